@@ -1,0 +1,37 @@
+# odinpaint: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= data/photos64
+PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
+
+.PHONY: demo test venv photos clean
+
+venv: $(VENV)/.installed
+
+# torch==2.13.0 first: on machines that have its CPU wheel locally this avoids a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q 'torch>=2.3'
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# The default photo set comes from Debian packages (see README, "Data").
+photos:
+	@if [ ! -d /usr/share/doc/opencv-doc/examples/data ] || [ ! -d /usr/share/backgrounds/mate ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PHOTO_PACKAGES); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PHOTO_PACKAGES); fi; \
+	fi
+
+$(DATA)/manifest.json: | venv photos
+	$(BIN)/odinpaint data prepare photos --size 64 --out $(DATA)
+
+demo: venv photos $(DATA)/manifest.json
+	$(BIN)/odinpaint baseline --data $(DATA) --method all
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) data runs

@@ -1,0 +1,1 @@
+"""Data sets: sources of images, preparation into memory-mapped splits, and loading."""

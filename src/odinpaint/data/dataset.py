@@ -1,0 +1,71 @@
+"""Opening a prepared data set: the manifest plus memory-mapped uint8 splits.
+
+    >>> from odinpaint.data.dataset import DataSet
+    >>> ds = DataSet("data/photos64")
+    >>> ds.size, len(ds.split("test"))
+    (64, 1032)
+    >>> x = ds.batch("train", [0, 5, 9])      # float tensor (3, 3, 64, 64) in [-1, 1]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from odinpaint.data.prepare import MANIFEST_FORMAT
+from odinpaint.data.sources import SPLITS
+
+
+class DataSetError(ValueError):
+    """A data set directory that is missing, incomplete or of another format."""
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) to float (N, 3, H, W) in [-1, 1], the batch-dict convention."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return t.div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] back to uint8 (N, H, W, 3)."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class DataSet:
+    def __init__(self, root):
+        self.root = Path(root)
+        mf = self.root / "manifest.json"
+        if not mf.is_file():
+            raise DataSetError(f"{self.root}: not a data set (no manifest.json); make one with `odinpaint data prepare`")
+        try:
+            self.manifest = json.loads(mf.read_text())
+        except json.JSONDecodeError as e:
+            raise DataSetError(f"{mf}: corrupt manifest ({e})") from None
+        if self.manifest.get("format") != MANIFEST_FORMAT:
+            raise DataSetError(f"{mf}: data set format {self.manifest.get('format')!r}, expected {MANIFEST_FORMAT}")
+        self.size = int(self.manifest["size"])
+        self._splits: dict[str, np.ndarray] = {}
+
+    def split(self, name: str) -> np.ndarray:
+        """The (N, H, W, 3) uint8 array of split ``name``, memory-mapped read-only."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
+        if name not in self._splits:
+            path = self.root / f"{name}.npy"
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise DataSetError(f"{path}: cannot open split ({e})") from None
+            expected = (self.manifest["splits"][name]["count"], self.size, self.size, 3)
+            if arr.shape != expected or arr.dtype != np.uint8:
+                raise DataSetError(f"{path}: shape {arr.shape} {arr.dtype}, manifest says {expected} uint8")
+            self._splits[name] = arr
+        return self._splits[name]
+
+    def batch(self, split: str, indices) -> torch.Tensor:
+        """Images at ``indices`` as a float tensor in [-1, 1]; sorted reads are kinder to the page cache."""
+        return to_tensor(self.split(split)[np.asarray(indices)])

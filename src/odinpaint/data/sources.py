@@ -1,0 +1,213 @@
+"""Where images come from: a folder, CelebA, the Debian photo packages, or package samples.
+
+A source is a list of ``Item``s: one source image each, already assigned to a split, with
+how to cut it (one centre crop, or patches at several scales).
+
+    >>> from odinpaint.data.sources import resolve_source
+    >>> src = resolve_source("photos")                 # Debian wallpapers + opencv-doc photos
+    >>> src = resolve_source("/data/img_align_celeba")  # CelebA, detected by its layout
+    >>> src = resolve_source("~/pictures", seed=0)     # any folder, seeded 80/10/10 split
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from odinpaint.imageio import IMAGE_EXTENSIONS, find_images, load_rgb
+
+SPLITS = ("train", "val", "test")
+
+# Debian packages with real photos (see DESIGN.md): wallpapers train, opencv-doc photos test.
+PHOTO_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc")
+PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
+                 "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
+OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
+# The opencv-doc files that are colour photographs (the rest are drawings, logos, charts,
+# grey calibration shots or renders). leuvenB/aloeR/graf3 are near-copies of a listed one.
+OPENCV_PHOTOS = ("aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "board.jpg", "building.jpg",
+                 "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "HappyFish.jpg", "home.jpg",
+                 "left.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg", "pca_test1.jpg", "rubberwhale1.png",
+                 "smarties.png", "squirrel_cls.jpg", "stuff.jpg")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source image: ``name`` for reports, ``ref`` for loading, the split it belongs to."""
+
+    name: str
+    ref: tuple  # ("file", path) or ("zip", zip_path, member)
+    split: str
+
+
+@dataclass
+class Source:
+    kind: str  # folder | celeba | photos | samples
+    items: list[Item]
+    crop: str  # "center": one centre-cropped sample per image; "patches": tiles at several scales
+    description: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)  # [{"file", "reason"}] found unreadable before splitting
+
+
+def load_item(item: Item) -> np.ndarray:
+    """Decode one item as (H, W, 3) uint8. Raises ImageError naming the item."""
+    if item.ref[0] == "zip":
+        _, zpath, member = item.ref
+        with zipfile.ZipFile(zpath) as z:
+            data = z.read(member)
+        return load_rgb(data, name=item.name)
+    return load_rgb(item.ref[1], name=item.name)
+
+
+def split_by_ratio(n: int, ratios: tuple[float, float, float], seed: int) -> list[str]:
+    """Seeded assignment of ``n`` images to train/val/test; every split non-empty when n >= 3."""
+    if n < 3:
+        raise ValueError(f"need at least 3 images to make train/val/test splits, found {n}")
+    r = np.asarray(ratios, dtype=float)
+    if r.shape != (3,) or (r < 0).any() or r.sum() <= 0:
+        raise ValueError(f"split ratios must be three non-negative numbers, got {ratios}")
+    counts = np.maximum(1, np.floor(r / r.sum() * n).astype(int))
+    counts[0] = n - counts[1:].sum()  # train takes the remainder
+    if counts[0] < 1:
+        raise ValueError(f"split ratios {ratios} leave no training images out of {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    labels = np.empty(n, dtype=object)
+    labels[order] = np.repeat(SPLITS, counts)
+    return list(labels)
+
+
+def header_error(path: Path) -> str | None:
+    """Why ``path`` cannot be an image, judged from its header alone (cheap), or None."""
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    try:
+        with Image.open(path):
+            return None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return "not an image file (format not recognised)"
+
+
+def folder_source(root: Path, ratios, seed: int, crop: str) -> Source:
+    """Any folder of images. Files whose header is unreadable are set aside before the
+    split, so a broken file never leaves a split empty; later decode errors are skipped then."""
+    files, skipped = [], []
+    for f in find_images(root):
+        err = header_error(f)
+        if err:
+            skipped.append({"file": str(f.relative_to(root)), "reason": err})
+        else:
+            files.append(f)
+    if not files:
+        raise ValueError(f"{root}: no readable images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    labels = split_by_ratio(len(files), ratios, seed)
+    items = [Item(str(f.relative_to(root)), ("file", str(f)), s) for f, s in zip(files, labels)]
+    return Source("folder", items, crop, {"root": str(root), "ratios": list(ratios)}, skipped)
+
+
+def _celeba_partition(root: Path) -> dict[str, str] | None:
+    """CelebA's official split (0 train, 1 val, 2 test), when list_eval_partition.txt is near."""
+    for cand in (root / "list_eval_partition.txt", root.parent / "list_eval_partition.txt",
+                 root.parent / "Eval" / "list_eval_partition.txt"):
+        if cand.is_file():
+            out = {}
+            for line in cand.read_text().split("\n"):
+                parts = line.split()
+                if len(parts) == 2 and parts[1] in "012":
+                    out[parts[0]] = SPLITS[int(parts[1])]
+            return out
+    return None
+
+
+def is_celeba(path: Path) -> bool:
+    if path.suffix.lower() == ".zip":
+        return "img_align_celeba" in path.stem or (path.is_file() and any(
+            n.startswith("img_align_celeba/") for n in zipfile.ZipFile(path).namelist()[:10]))
+    return path.name == "img_align_celeba" or (path / "img_align_celeba").is_dir()
+
+
+def celeba_source(path: Path, seed: int) -> Source:
+    """CelebA's ``img_align_celeba`` folder or zip; official partition when present, else 98/1/1."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as z:
+            members = sorted(n for n in z.namelist() if Path(n).suffix.lower() in IMAGE_EXTENSIONS)
+        refs = [(Path(m).name, ("zip", str(path), m)) for m in members]
+    else:
+        folder = path if path.name == "img_align_celeba" else path / "img_align_celeba"
+        refs = [(f.name, ("file", str(f))) for f in find_images(folder)]
+    if not refs:
+        raise ValueError(f"{path}: no CelebA images found")
+    partition = _celeba_partition(path if path.is_dir() else path.parent)
+    if partition is not None:
+        missing = [n for n, _ in refs if n not in partition]
+        if missing:
+            raise ValueError(f"{path}: {len(missing)} images are not in list_eval_partition.txt (e.g. {missing[0]})")
+        labels = [partition[n] for n, _ in refs]
+    else:
+        labels = split_by_ratio(len(refs), (0.98, 0.01, 0.01), seed)
+    items = [Item(n, r, s) for (n, r), s in zip(refs, labels)]
+    return Source("celeba", items, "celeba", {"path": str(path), "partition": "official" if partition else "seeded 98/1/1"})
+
+
+def photo_files(root: Path = Path("/")) -> tuple[list[Path], list[Path]]:
+    """The training wallpapers and the opencv-doc test photos found below ``root``."""
+    train = sorted((root / "usr/share/backgrounds").glob("*_by_*.jpg"))
+    train += sorted((root / "usr/share/backgrounds/mate/nature").glob("*.jpg"))
+    for name in PLASMA_PHOTOS:
+        images = [p for p in (root / "usr/share/wallpapers" / name / "contents/images").glob("*") if p.is_file()]
+        if images:
+            train.append(max(images, key=lambda p: p.stat().st_size))  # the largest rendition
+    test = [root / OPENCV_DATA / n for n in OPENCV_PHOTOS if (root / OPENCV_DATA / n).is_file()]
+    return train, test
+
+
+def photos_source(seed: int, root: Path = Path("/")) -> Source:
+    """Wallpapers for training; opencv-doc photos split between val and test by photo,
+    so no patch in val or test shares a source photo with training or with each other."""
+    train, held_out = photo_files(root)
+    if len(train) == 0 or len(held_out) < 2:
+        raise ValueError("the photo packages are not installed (found "
+                         f"{len(train)} wallpapers, {len(held_out)} opencv-doc photos); install them with: "
+                         f"sudo apt-get install {' '.join(PHOTO_PACKAGES)}   (or: make photos)")
+    order = np.random.default_rng(seed).permutation(len(held_out))
+    half = len(held_out) // 2
+    items = [Item(str(p.relative_to(root)), ("file", str(p)), "train") for p in train]
+    items += [Item(str(held_out[i].relative_to(root)), ("file", str(held_out[i])), "val" if k < half else "test")
+              for k, i in enumerate(order)]
+    return Source("photos", items, "patches", {"packages": list(PHOTO_PACKAGES)})
+
+
+def samples_source(seed: int) -> Source:
+    """The photos shipped inside pip packages (scikit-image, matplotlib): a quick look anywhere."""
+    import matplotlib
+    import skimage
+
+    data_dir = Path(skimage.__file__).parent / "data"
+    files = [data_dir / n for n in ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg") if (data_dir / n).is_file()]
+    mpl = Path(matplotlib.get_data_path()) / "sample_data"
+    files += [p for p in (mpl / "grace_hopper.jpg",) if p.is_file()]
+    if len(files) < 3:
+        raise ValueError(f"found only {len(files)} sample photos in the installed packages; need 3")
+    labels = split_by_ratio(len(files), (0.6, 0.2, 0.2), seed)
+    items = [Item(f.name, ("file", str(f)), s) for f, s in zip(files, labels)]
+    return Source("samples", items, "patches", {"files": [str(f) for f in files]})
+
+
+def resolve_source(source: str, seed: int = 0, ratios=(0.8, 0.1, 0.1), crop: str = "center",
+                   photos_root: Path = Path("/")) -> Source:
+    """``photos``, ``samples``, a CelebA folder or zip, or any folder of images."""
+    if source == "photos":
+        return photos_source(seed, photos_root)
+    if source == "samples":
+        return samples_source(seed)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise ValueError(f"{source}: no such folder (sources are a folder, a CelebA folder or zip, 'photos' or 'samples')")
+    if is_celeba(path):
+        return celeba_source(path, seed)
+    if not path.is_dir():
+        raise ValueError(f"{source}: not a folder of images")
+    return folder_source(path, ratios, seed, crop)

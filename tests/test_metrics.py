@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from odinpaint import metrics
+
+
+def to_unit(x):
+    return ((x + 1) / 2).permute(0, 2, 3, 1).numpy().astype(np.float64)
+
+
+@pytest.fixture
+def pair():
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
+    pred = (target + 0.2 * torch.randn(4, 3, 32, 32, generator=g)).clamp(-1, 1)
+    return pred, target
+
+
+def test_psnr_matches_scikit_image(pair):
+    pred, target = pair
+    ours = metrics.psnr(pred, target)
+    ref = [peak_signal_noise_ratio(t, p, data_range=1.0) for p, t in zip(to_unit(pred), to_unit(target))]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-3)
+
+
+def test_ssim_matches_scikit_image(pair):
+    pred, target = pair
+    ours = metrics.image_metrics(pred, target, torch.ones(4, 1, 32, 32))["ssim"]
+    ref = [structural_similarity(t, p, data_range=1.0, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False) for p, t in zip(to_unit(pred), to_unit(target))]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=2e-3)
+
+
+def test_known_values():
+    target = torch.zeros(1, 3, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:8, 4:8] = 1  # 16 of 256 pixels
+    pred = target + 0.2  # 0.1 in [0, 1] units: MSE 0.01 -> 20 dB inside the hole
+    m = metrics.image_metrics(pred, target, mask)
+    assert m["psnr_hole"].item() == pytest.approx(20.0, abs=1e-4)
+    assert m["psnr"].item() == pytest.approx(20.0 + 10 * np.log10(16), abs=1e-4)  # composited: error only in hole
+    assert m["bias_hole"].item() == pytest.approx(0.2 * 127.5, abs=1e-3)
+    assert m["l1_hole"].item() == pytest.approx(0.2 * 127.5, abs=1e-3)
+
+
+def test_hole_psnr_equals_direct_masked_mse(pair):
+    pred, target = pair
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 5:20, 3:11] = 1
+    m = metrics.image_metrics(pred, target, mask)
+    mse = (((pred - target) / 2) ** 2 * mask).sum((1, 2, 3)) / (mask.sum((1, 2, 3)) * 3)
+    np.testing.assert_allclose(m["psnr_hole"].numpy(), (10 * torch.log10(1 / mse)).numpy(), atol=1e-3)
+
+
+def test_known_pixels_do_not_count(pair):
+    pred, target = pair
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 8:16, 8:16] = 1
+    a = metrics.image_metrics(pred, target, mask)
+    wild = pred.clone()
+    wild[..., :4, :] = 1.0  # garbage outside the hole is replaced by the known pixels
+    b = metrics.image_metrics(wild, target, mask)
+    for k in metrics.METRICS:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_perfect_prediction_is_capped_not_inf():
+    x = torch.zeros(2, 3, 16, 16)
+    m = torch.zeros(2, 1, 16, 16)
+    m[..., 2:5, 2:5] = 1
+    assert (metrics.image_metrics(x, x, m)["psnr_hole"] == metrics.PSNR_CAP).all()
+
+
+def test_border_band_is_the_inner_edge():
+    mask = torch.zeros(1, 1, 12, 12)
+    mask[..., 2:10, 2:10] = 1  # 8x8 hole: band = 64 - 4x4 core
+    band = metrics.border_band(mask)
+    assert band.sum().item() == 64 - 16
+    assert band[0, 0, 5, 5] == 0 and band[0, 0, 2, 2] == 1 and band[0, 0, 0, 0] == 0
+
+
+def test_better_respects_metric_direction():
+    assert metrics.better("psnr_hole", 30, 20) and metrics.better("l1_hole", 5, 9)
+    assert metrics.better("bias_hole", -1, 3) and not metrics.better("bias_hole", 4, -2)
