@@ -54,12 +54,15 @@ def test_baseline_command_end_to_end(tiny_dataset, tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "| Telea |" in text and "| biharmonic |" in text and "**" in text
-    res = json.loads((out / "baselines.json").read_text())["results"]
+    res = json.loads((out / "report.json").read_text())
     assert set(res) == {"Telea", "Navier-Stokes", "biharmonic"}
     for r in res.values():
         for k in LEVEL_KEYS:
             assert 5 < r["levels"][k]["psnr_hole"] < 100 and 0 < r["levels"][k]["ssim"] <= 1
-    assert (out / "baselines.md").read_text().startswith("Hole PSNR")
+    assert (out / "report.md").read_text().startswith("Classical baselines")
+    # the results are cached beside the data set, keyed by the evaluation settings
+    cache = json.loads((tiny_dataset / "baselines" / "baselines.json").read_text())["results"]
+    assert cache["Telea"]["levels"]["3"] == res["Telea"]["levels"]["3"]
 
 
 def test_baseline_command_on_missing_data_exits_2(tmp_path, capsys):

@@ -3,6 +3,8 @@
     odinpaint data prepare photos --out data/photos64 --size 64
     odinpaint data prepare ~/pictures --out data/mine --size 128 --split 0.8,0.1,0.1
     odinpaint baseline --data data/photos64 --method all
+    odinpaint train --model ce --data data/photos64 --schedule on-demand --preset quick
+    odinpaint eval runs/000-ce-on-demand-quick/checkpoints/best.safetensors --data data/photos64
 
 Errors a user can fix (bad files, bad options, missing data) print one line naming the
 file or field and exit with status 2.
@@ -51,26 +53,99 @@ def cmd_data_prepare(args) -> int:
 
 
 # ----------------------------------------------------------------------------- baseline
+def _eval_config(args):
+    from odinpaint.evaluate import EvalConfig
+
+    return EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image, mask_kind=args.mask_kind)
+
+
+def _write_report(results: dict, out: Path, stem: str, header: str) -> None:
+    from odinpaint.evaluate import markdown_report
+
+    report = markdown_report(results)
+    print(header + "\n")
+    print(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{stem}.md").write_text(header + "\n\n" + report + "\n")
+    print(f"\nwrote {out / (stem + '.json')} and {out / (stem + '.md')}")
+
+
 def cmd_baseline(args) -> int:
-    from odinpaint.baselines import BASELINE_NAMES, BASELINES, baseline_fill
+    from odinpaint.baselines import BASELINES
     from odinpaint.data.dataset import DataSet
-    from odinpaint.evaluate import EvalConfig, evaluate, markdown_report
+    from odinpaint.evaluate import baseline_results
 
     ds = DataSet(args.data)
-    methods = list(BASELINES) if args.method == "all" else [args.method]
-    cfg = EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image, mask_kind=args.mask_kind)
-    test = ds.split("test")
-    results = {BASELINE_NAMES[m]: evaluate(baseline_fill(m), test, cfg, desc=m) for m in methods}
-    report = markdown_report(results)
-    print(f"classical baselines on {args.data} (test split, {next(iter(results.values()))['n_images']} images x "
-          f"{cfg.masks_per_image} masks per level)\n")
-    print(report)
-    out = Path(args.out) if args.out else ds.root / "baselines"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "baselines.json").write_text(json.dumps({"data": str(args.data), "results": results}, indent=1))
-    (out / "baselines.md").write_text(report + "\n")
-    print(f"\nwrote {out / 'baselines.json'} and {out / 'baselines.md'}")
+    cfg = _eval_config(args)
+    results = baseline_results(ds, cfg, list(BASELINES) if args.method == "all" else [args.method])
+    first = next(iter(results.values()))
+    header = (f"Classical baselines on {args.data} (test split, {first['n_images']} images x "
+              f"{cfg.masks_per_image} masks per level)")
+    _write_report(results, Path(args.out) if args.out else ds.root / "baselines", "report", header)
     return 0
+
+
+# ----------------------------------------------------------------------------- train / eval
+def _train_config(args):
+    from odinpaint.training.config import TrainConfig
+
+    fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
+              "mask_kind", "batch", "epochs", "max_images", "lr", "beta1", "seed", "device", "loss",
+              "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
+              "hole_aware", "log_every", "val_every", "ckpt_every", "val_images")
+    kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    if args.no_skip:
+        kw["skips"] = False
+    if args.hole_l1 is not None:
+        kw["hole_weight"] = args.hole_l1
+    return TrainConfig(**kw, channels_last=not args.no_channels_last, progress=not args.no_progress)
+
+
+def cmd_train(args) -> int:
+    from odinpaint.training import config as C
+    from odinpaint.training.trainer import train
+
+    if args.resume:
+        run_dir = train(C.TrainConfig(progress=not args.no_progress), resume=args.resume)
+    else:
+        cfg = C.resolve(_train_config(args))
+        print("options that differ from the defaults: " + ", ".join(f"{k}={v}" for k, v in C.non_defaults(cfg).items()))
+        if args.dry_run:
+            print(json.dumps(C.to_dict(cfg), indent=1))
+            return 0
+        run_dir = train(cfg)
+    print(f"run directory: {run_dir}")
+    print(f"evaluate with: odinpaint eval {run_dir / 'checkpoints' / 'best.safetensors'} --data <DIR>")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from odinpaint.data.dataset import DataSet
+    from odinpaint.evaluate import baseline_results, evaluate, model_fill
+    from odinpaint.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    net = ckpt.build("G")
+    ds = DataSet(args.data)
+    if net.arch.image_size != ds.size:
+        raise UserError(f"{args.checkpoint}: model is for {net.arch.image_size} px images, {args.data} has {ds.size} px")
+    cfg = _eval_config(args)
+    run = Path(args.checkpoint).resolve().parent.parent
+    name = f"{run.name}/{Path(args.checkpoint).stem}"
+    results = {name: evaluate(model_fill(net, args.device), ds.split("test"), cfg, desc="model", device=args.device)}
+    if not args.no_baselines:
+        results.update(baseline_results(ds, cfg))
+    header = (f"{name} (step {ckpt.meta['step']}, {ckpt.meta['images']} images seen) on {args.data}, "
+              f"test split, {results[name]['n_images']} images x {cfg.masks_per_image} masks per level")
+    _write_report(results, Path(args.out) if args.out else run / "eval", f"eval-{Path(args.checkpoint).stem}", header)
+    return 0
+
+
+def _add_eval_options(p) -> None:
+    p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
+    p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
+    p.add_argument("--mask-kind", choices=("square", "freeform"), default="square")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -100,22 +175,73 @@ def build_parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("baseline", help="evaluate classical inpainting on the test split")
     bp.add_argument("--data", required=True, help="data set directory")
     bp.add_argument("--method", choices=("telea", "ns", "biharmonic", "all"), default="all")
-    bp.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
-    bp.add_argument("--masks-per-image", type=int, default=4)
-    bp.add_argument("--mask-kind", choices=("square", "freeform"), default="square")
-    bp.add_argument("--out", help="directory for baselines.json/.md (default: DATA/baselines)")
+    _add_eval_options(bp)
+    bp.add_argument("--out", help="directory for report.json/.md (default: DATA/baselines)")
     bp.set_defaults(func=cmd_baseline)
+
+    tp = sub.add_parser("train", help="train a model (context encoder or GAN) with on-demand learning",
+                        description="Options left out take the preset's value (see odinpaint.training.config).")
+    tp.add_argument("--model", choices=("ce", "gan"), default="ce", help="ce: context encoder; gan: U-Net + PatchGAN")
+    tp.add_argument("--data", help="prepared data set directory")
+    tp.add_argument("--preset", choices=("paper", "improved", "quick"), default="quick")
+    tp.add_argument("--schedule", default="on-demand", help="on-demand | uniform | fixed:L | random")
+    tp.add_argument("--psnr-source", choices=("batch", "val"), help="on-demand PSNR from the training batch or the val set")
+    tp.add_argument("--psnr-every", type=int, help="steps between allocation updates (batch source)")
+    tp.add_argument("--od-power", type=float, help="exponent k on 1/PSNR (1 = the paper)")
+    tp.add_argument("--mask-kind", choices=("square", "freeform"))
+    tp.add_argument("--epochs", type=float)
+    tp.add_argument("--max-images", type=int, help="budget in training images seen (overrides --epochs)")
+    tp.add_argument("--batch", type=int)
+    tp.add_argument("--lr", type=float)
+    tp.add_argument("--beta1", type=float)
+    tp.add_argument("--seed", type=int)
+    tp.add_argument("--device", help="cpu | cuda | cuda:N")
+    tp.add_argument("--out", help="parent directory of run directories (default: runs)")
+    tp.add_argument("--name", help="run name (default: model-schedule-preset)")
+    tp.add_argument("--loss", choices=("l1", "l2"))
+    tp.add_argument("--image-weight", type=float, help="weight of the whole-image reconstruction term")
+    tp.add_argument("--hole-weight", type=float, help="weight of the hole-only reconstruction term")
+    tp.add_argument("--hole-l1", type=float, metavar="W", help="GAN: add W x L1 on the hole (the report's trial)")
+    tp.add_argument("--composite", action=argparse.BooleanOptionalAction, help="losses and D see the composited output")
+    tp.add_argument("--gan-loss", choices=("vanilla", "lsgan"))
+    tp.add_argument("--width", type=int, help="generator base width")
+    tp.add_argument("--d-width", type=int, help="discriminator base width")
+    tp.add_argument("--fill", choices=("black", "mean", "noise"), help="hole fill on input")
+    tp.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, help="mask as an extra input channel")
+    tp.add_argument("--no-skip", action="store_true", help="GAN: remove the U-Net skips (the report's trial)")
+    tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
+    tp.add_argument("--log-every", type=int)
+    tp.add_argument("--val-every", type=int)
+    tp.add_argument("--ckpt-every", type=int)
+    tp.add_argument("--val-images", type=int)
+    tp.add_argument("--no-channels-last", action="store_true")
+    tp.add_argument("--no-progress", action="store_true")
+    tp.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    tp.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    tp.set_defaults(func=cmd_train)
+
+    ep = sub.add_parser("eval", help="evaluate a checkpoint per level, beside the classical baselines")
+    ep.add_argument("checkpoint")
+    ep.add_argument("--data", required=True)
+    _add_eval_options(ep)
+    ep.add_argument("--device", default="cpu")
+    ep.add_argument("--no-baselines", action="store_true")
+    ep.add_argument("--out", help="directory for the report (default: RUN/eval)")
+    ep.set_defaults(func=cmd_eval)
     return p
 
 
 def main(argv=None) -> int:
     from odinpaint.data.dataset import DataSetError
     from odinpaint.imageio import ImageError
+    from odinpaint.training.checkpoint import CheckpointError
+    from odinpaint.training.trainer import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, ValueError, FileExistsError, FileNotFoundError, ImageError, DataSetError) as e:
+    except (UserError, ValueError, FileExistsError, FileNotFoundError, ImageError, DataSetError, CheckpointError,
+            TrainingError) as e:
         print(f"odinpaint: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

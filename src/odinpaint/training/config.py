@@ -1,0 +1,165 @@
+"""Training configuration: one dataclass, presets for the paper's recipe and for a CPU.
+
+    >>> cfg = resolve(TrainConfig(model="ce", preset="quick", data="data/photos64"))
+    >>> cfg.width, cfg.batch, cfg.loss
+    (32, 64, 'l2')
+
+Fields left ``None`` take the preset's value; anything given explicitly wins. ``resolve``
+validates every field and names the bad one in its error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from odinpaint.models.inputs import FILLS
+from odinpaint.training.schedule import make_schedule
+
+MODELS = ("ce", "gan")
+PRESETS = ("paper", "improved", "quick")
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    model: str = "ce"                    # ce: context encoder | gan: U-Net + PatchGAN
+    preset: str = "quick"                # paper (128 px, GPU) | improved (ours) | quick (64 px, narrow, CPU)
+    data: str = ""                       # prepared data set directory (image size comes from it)
+    out: str = "runs"                    # parent of numbered run directories
+    name: str = ""                       # run name; default model-schedule-preset
+    # on-demand learning
+    schedule: str = "on-demand"          # on-demand | uniform | fixed:L | random
+    psnr_source: str = "batch"           # batch: each training batch (the report) | val: held-out set (the paper)
+    psnr_every: int = 1                  # iterations between allocation updates
+    od_power: float = 1.0                # exponent k on 1/P_i; 1 is the paper's formula
+    mask_kind: str = "square"            # square (the report's levels) | freeform
+    # budget and optimisation
+    batch: int | None = None             # images per step (split between levels)
+    epochs: float | None = None          # passes over the training split
+    max_images: int = 0                  # budget in images seen; overrides epochs when > 0
+    lr: float = 2e-4                     # Adam, as in both papers
+    beta1: float = 0.5
+    seed: int = 0                        # drives data order, masks, init, dropout
+    device: str = "cpu"                  # cpu | cuda | cuda:N
+    channels_last: bool = True           # faster convolutions on CPU
+    # reconstruction loss: image_weight * mean(err) + hole_weight * mean(err in the hole)
+    loss: str | None = None              # l2 (context encoder) | l1 (pix2pix)
+    image_weight: float | None = None    # whole-image term (pix2pix's lambda_L1 = 100)
+    hole_weight: float | None = None     # hole-only term (the report's extra GAN term, --hole-l1)
+    composite: bool | None = None        # losses and D see pred pasted into the known pixels
+    # adversarial (gan only)
+    gan_loss: str = "vanilla"            # vanilla (BCE with logits) | lsgan
+    # architecture (None: the preset's)
+    width: int | None = None             # generator base channels
+    d_width: int | None = None           # discriminator base channels
+    fill: str | None = None              # hole fill on input: black | mean | noise
+    mask_channel: bool | None = None     # mask as an extra input channel
+    skips: bool | None = None            # encoder-decoder skips (U-Net; off for --no-skip)
+    hole_aware: bool | None = None       # D sees the mask and is judged on hole patches only
+    # bookkeeping
+    log_every: int = 10                  # steps between loss lines in stats.jsonl
+    val_every: int = 0                   # steps between validations (0: about 10 per run)
+    ckpt_every: int = 0                  # steps between checkpoints (0: at each validation)
+    val_images: int = 96                 # validation images (x 5 levels, 1 fixed mask each)
+    progress: bool = True
+
+
+# Preset values per model. "paper" follows DESIGN.md; "improved" fixes the report's failures
+# (mean fill + mask channel, composited output, hole-aware D); "quick" is paper-faithful
+# input at 64 px with narrow widths, for a 2-core CPU.
+PRESET_VALUES = {
+    "ce": {
+        "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False,
+                         loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+        "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False,
+                         loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
+        "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False,
+                         loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+    },
+    "gan": {
+        "paper":    dict(batch=90, epochs=20, width=64, d_width=64, fill="black", mask_channel=False, skips=True,
+                         loss="l1", image_weight=100.0, hole_weight=0.0, composite=False, hole_aware=False),
+        "improved": dict(batch=90, epochs=20, width=64, d_width=64, fill="mean", mask_channel=True, skips=True,
+                         loss="l1", image_weight=100.0, hole_weight=0.0, composite=True, hole_aware=True),
+        "quick":    dict(batch=32, epochs=5, width=32, d_width=32, fill="black", mask_channel=False, skips=True,
+                         loss="l1", image_weight=100.0, hole_weight=0.0, composite=False, hole_aware=False),
+    },
+}
+
+
+def _fail(field: str, msg: str):
+    raise ValueError(f"config field '{field}': {msg}")
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Fill unset fields from the preset, then validate everything."""
+    if cfg.model not in MODELS:
+        _fail("model", f"unknown model {cfg.model!r}; known: {', '.join(MODELS)}")
+    if cfg.preset not in PRESETS:
+        _fail("preset", f"unknown preset {cfg.preset!r}; known: {', '.join(PRESETS)}")
+    values = PRESET_VALUES[cfg.model][cfg.preset]
+    cfg = replace(cfg, **{k: v for k, v in values.items() if getattr(cfg, k) is None})
+    if cfg.model == "ce":
+        cfg = replace(cfg, d_width=None, hole_aware=None)
+    if not cfg.name:
+        cfg = replace(cfg, name=f"{cfg.model}-{cfg.schedule.replace(':', '')}-{cfg.preset}")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    if not cfg.data:
+        _fail("data", "a prepared data set directory is required (odinpaint data prepare ...)")
+    if cfg.psnr_source not in ("batch", "val"):
+        _fail("psnr_source", f"must be 'batch' or 'val', got {cfg.psnr_source!r}")
+    for name in ("psnr_every", "batch", "log_every", "val_images"):
+        if getattr(cfg, name) < 1:
+            _fail(name, f"must be at least 1, got {getattr(cfg, name)}")
+    try:
+        make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
+    except ValueError as e:
+        _fail("schedule", str(e))
+    for name in ("val_every", "ckpt_every", "max_images"):
+        if getattr(cfg, name) < 0:
+            _fail(name, f"must be >= 0, got {getattr(cfg, name)}")
+    if not (cfg.epochs > 0 or cfg.max_images > 0) or not math.isfinite(cfg.epochs):
+        _fail("epochs", f"must be positive (or set max_images), got {cfg.epochs}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        _fail("lr", f"must be a positive number, got {cfg.lr}")
+    if not 0 <= cfg.beta1 < 1:
+        _fail("beta1", f"must be in [0, 1), got {cfg.beta1}")
+    if cfg.od_power <= 0:
+        _fail("od_power", f"must be positive, got {cfg.od_power}")
+    if cfg.loss not in ("l1", "l2"):
+        _fail("loss", f"must be 'l1' or 'l2', got {cfg.loss!r}")
+    if cfg.image_weight < 0 or cfg.hole_weight < 0 or cfg.image_weight + cfg.hole_weight <= 0:
+        _fail("hole_weight", f"weights must be >= 0 and not both 0 (image {cfg.image_weight}, hole {cfg.hole_weight})")
+    if cfg.gan_loss not in ("vanilla", "lsgan"):
+        _fail("gan_loss", f"must be 'vanilla' or 'lsgan', got {cfg.gan_loss!r}")
+    if cfg.fill not in FILLS:
+        _fail("fill", f"must be one of {', '.join(FILLS)}, got {cfg.fill!r}")
+    if cfg.width < 1 or (cfg.d_width is not None and cfg.d_width < 1):
+        _fail("width", "widths must be positive")
+    if cfg.mask_kind not in ("square", "freeform"):
+        _fail("mask_kind", f"must be 'square' or 'freeform', got {cfg.mask_kind!r}")
+    if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        _fail("device", f"must be cpu or cuda[:N], got {cfg.device!r}")
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+def from_dict(d: dict) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    return TrainConfig(**d)
+
+
+def non_defaults(cfg: TrainConfig) -> dict:
+    """The options that differ from TrainConfig's defaults (printed at start, like pix2pix)."""
+    base = TrainConfig()
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}

@@ -1,0 +1,107 @@
+"""One optimisation step per model kind, each returning ``(pred, logs)``; the loop logs whatever
+comes back. Logs are detached tensors, turned into numbers only when written, so a step
+never waits on the device.
+
+Reconstruction loss, shared by both kinds:
+``image_weight * mean(err) + hole_weight * mean(err over the hole)``, err = L2 or L1.
+The context encoder's paper loss is (l2, 1, 0); pix2pix's is (l1, 100, 0); the report's
+extra GAN term is ``hole_weight`` (``--hole-l1``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from odinpaint.metrics import composite
+from odinpaint.models.inputs import model_input
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.expand_as(x)
+    return (x * m).sum() / m.sum().clamp(min=1)
+
+
+def reconstruction_loss(out, image, mask, cfg) -> tuple[torch.Tensor, dict]:
+    err = (out - image).abs() if cfg.loss == "l1" else (out - image) ** 2
+    loss = out.new_zeros(())
+    logs = {}
+    if cfg.image_weight:
+        term = err.mean()
+        loss = loss + cfg.image_weight * term
+        logs[f"{cfg.loss}_image"] = term.detach()
+    if cfg.hole_weight:
+        term = masked_mean(err, mask)
+        loss = loss + cfg.hole_weight * term
+        logs[f"{cfg.loss}_hole"] = term.detach()
+    return loss, logs
+
+
+def _output(pred, batch, cfg):
+    """What the losses (and D) see: the raw prediction, or it pasted into the known pixels."""
+    return composite(pred, batch["image"], batch["mask"]) if cfg.composite else pred
+
+
+def ce_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
+    """Context encoder: reconstruction loss only."""
+    g, opt = nets["G"], opts["G"]
+    pred = g(batch["image"], batch["mask"])
+    loss, logs = reconstruction_loss(_output(pred, batch, cfg), batch["image"], batch["mask"], cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return pred.detach(), {"loss": loss.detach(), **logs}
+
+
+def gan_criterion(logits: torch.Tensor, real: bool, weights: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """Per-patch GAN loss averaged over the patches that count (``weights``; all when None)."""
+    target = torch.full_like(logits, 1.0 if real else 0.0)
+    if kind == "lsgan":
+        per_patch = (logits - target) ** 2
+    else:
+        per_patch = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if weights is None:
+        return per_patch.mean()
+    return (per_patch * weights).sum() / weights.sum().clamp(min=1)
+
+
+def _accuracy(logits, real: bool, weights, kind: str) -> torch.Tensor:
+    threshold = 0.5 if kind == "lsgan" else 0.0
+    right = (logits > threshold) if real else (logits <= threshold)
+    right = right.float()
+    return right.mean() if weights is None else (right * weights).sum() / weights.sum().clamp(min=1)
+
+
+def gan_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
+    """pix2pix: update D on (condition, real) against (condition, fake), D's loss halved;
+    then G on GAN + reconstruction loss. A hole-aware D is judged on hole patches only."""
+    g, d = nets["G"], nets["D"]
+    image, mask = batch["image"], batch["mask"]
+    pred = g(image, mask)
+    fake = _output(pred, batch, cfg)
+    # D's condition is what G was given: the known pixels with G's own hole fill.
+    condition = model_input(image, mask, g.arch.fill, mask_channel=False)
+    weights = d.patch_weights(mask) if d.arch.hole_aware else None
+
+    opts["D"].zero_grad(set_to_none=True)
+    logits_real = d(condition, image, mask)
+    logits_fake = d(condition, fake.detach(), mask)
+    loss_d = 0.5 * (gan_criterion(logits_real, True, weights, cfg.gan_loss)
+                    + gan_criterion(logits_fake, False, weights, cfg.gan_loss))
+    loss_d.backward()
+    opts["D"].step()
+
+    opts["G"].zero_grad(set_to_none=True)
+    loss_g_gan = gan_criterion(d(condition, fake, mask), True, weights, cfg.gan_loss)
+    loss_rec, logs = reconstruction_loss(fake, image, mask, cfg)
+    loss_g = loss_g_gan + loss_rec
+    loss_g.backward()
+    opts["G"].step()
+    return pred.detach(), {
+        "loss": loss_g.detach(), "d_loss": loss_d.detach(), "g_gan": loss_g_gan.detach(), **logs,
+        "d_acc_real": _accuracy(logits_real.detach(), True, weights, cfg.gan_loss),
+        "d_acc_fake": _accuracy(logits_fake.detach(), False, weights, cfg.gan_loss),
+    }
+
+
+STEPS = {"ce": ce_step, "gan": gan_step}

@@ -1,0 +1,245 @@
+"""The one training loop, for the context encoder and the GAN alike.
+
+    >>> from odinpaint.training.config import TrainConfig
+    >>> from odinpaint.training.trainer import train
+    >>> run_dir = train(TrainConfig(model="ce", preset="quick", data="data/photos64", max_images=20000))
+    >>> run_dir = train(resume=run_dir)        # continues exactly where it stopped
+
+Per step: the schedule splits the batch between levels, masks are drawn, the model's step
+runs, per-level PSNR of the composited output feeds the schedule. A run directory holds
+``config.json``, ``stats.jsonl`` (everything logged), ``checkpoints/{last,best}.safetensors``
+and PNG plots made from ``stats.jsonl``.
+
+Everything random derives from ``cfg.seed``: the data order and the masks of step ``s`` are
+pure functions of (seed, s), and torch's RNG state is checkpointed, so a resumed run on CPU
+gives the same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from odinpaint import metrics
+from odinpaint.data.dataset import DataSet, to_tensor
+from odinpaint.evaluate import EvalConfig, evaluate
+from odinpaint.masks import EVAL_SEED, NUM_LEVELS
+from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
+from odinpaint.training import config as C
+from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
+from odinpaint.training.schedule import make_schedule
+from odinpaint.training.steps import STEPS
+
+VAL_SEED = EVAL_SEED + 1  # validation masks differ from the test masks
+COLLAPSE_LOGS = 20        # consecutive log intervals with D accuracy >= 0.99 that count as collapse
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a NaN loss); the message names the step."""
+
+
+def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
+    if cfg.model == "ce":
+        return {"G": ContextEncoder(ContextEncoderArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips))}
+    return {"G": UNet(UNetArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips)),
+            "D": PatchGAN(PatchGANArch(cfg.d_width, 3, cfg.hole_aware))}
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, 2, epoch]).permutation(n)
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
+    """Training indices of ``step``: a seeded reshuffle each epoch, batches run across epoch ends."""
+    out, pos = [], step * batch
+    while len(out) < batch:
+        epoch, off = divmod(pos, n)
+        take = min(batch - len(out), n - off)
+        out.extend(_epoch_order(n, seed, epoch)[off : off + take])
+        pos += take
+    return np.asarray(out)
+
+
+def next_run_dir(out: Path, name: str) -> Path:
+    """``out/NNN-name``, NNN one more than the highest number there."""
+    out.mkdir(parents=True, exist_ok=True)
+    nums = [int(p.name.split("-", 1)[0]) for p in out.iterdir() if p.is_dir() and p.name.split("-", 1)[0].isdigit()]
+    return out / f"{max(nums, default=-1) + 1:03d}-{name}"
+
+
+class StatsLog:
+    """Append-only ``stats.jsonl``; on resume, lines past the checkpoint's step are dropped."""
+
+    def __init__(self, path: Path, keep_until_step: int | None = None):
+        self.path = path
+        if keep_until_step is not None and path.exists():
+            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= keep_until_step]
+            path.write_text("".join(ln + "\n" for ln in kept))
+        self.fh = open(path, "a")
+
+    def write(self, **record) -> None:
+        self.fh.write(json.dumps(record) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _to_float(logs: dict) -> dict:
+    return {k: round(float(v), 6) for k, v in logs.items()}
+
+
+def _level_sums(psnr: torch.Tensor, levels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    sums = torch.zeros(NUM_LEVELS, dtype=torch.float64).index_add_(0, levels - 1, psnr.double().cpu())
+    counts = torch.bincount(levels - 1, minlength=NUM_LEVELS)
+    return sums.numpy(), counts.numpy()
+
+
+def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict:
+    """Per-level validation on fixed masks (one per image per level)."""
+    g = nets["G"]
+    g.eval()
+    res = evaluate(lambda known, mask: g(known, mask), val,
+                   EvalConfig(max_images=cfg.val_images, masks_per_image=1, batch_size=cfg.batch, seed=VAL_SEED),
+                   progress=False, device=device)
+    g.train()
+    lv = [str(i) for i in range(1, NUM_LEVELS + 1)]
+    hole = [round(res["levels"][k]["psnr_hole"], 4) for k in lv]
+    return {"psnr_hole": hole, "psnr": [round(res["levels"][k]["psnr"], 4) for k in lv],
+            "mixed_psnr_hole": round(res["levels"]["mixed"]["psnr_hole"], 4), "mean_psnr_hole": round(float(np.mean(hole)), 4)}
+
+
+def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) -> Path:
+    """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory."""
+    if resume is not None:
+        run_dir = Path(resume)
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise ValueError(f"{run_dir}: not a run directory (no config.json)")
+        stored = C.from_dict(json.loads(cfg_path.read_text()))
+        cfg = C.resolve(replace(stored, progress=cfg.progress) if cfg else stored)
+        ckpt_path = run_dir / "checkpoints" / "last.safetensors"
+        ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    else:
+        cfg = C.resolve(cfg)
+        run_dir = next_run_dir(Path(cfg.out), cfg.name)
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
+        ckpt = None
+
+    ds = DataSet(cfg.data)
+    train_split, val_split = ds.split("train"), ds.split("val")
+    n, size, device = len(train_split), ds.size, cfg.device
+    total_steps = math.ceil((cfg.max_images or cfg.epochs * n) / cfg.batch)
+    val_every = cfg.val_every or max(1, total_steps // 10)
+    ckpt_every = cfg.ckpt_every or val_every
+    psnr_every = cfg.psnr_every if cfg.psnr_source == "batch" else val_every
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    torch.manual_seed(cfg.seed)
+    nets = build_networks(cfg, size)
+    for net in nets.values():
+        net.to(device=device, memory_format=memory_format).train()
+    # Adam as in both papers; the fused kernel where the device has one.
+    fused = {"fused": True} if device.startswith("cuda") else {"foreach": True}
+    opts = {k: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), **fused) for k, net in nets.items()}
+    schedule = make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
+    step_fn = STEPS[cfg.model]
+
+    start, best, acc = 0, -math.inf, [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
+    if ckpt is not None:
+        for k, net in nets.items():
+            ckpt.load_into(k, net)
+        for k, opt in opts.items():
+            ckpt.load_optimizer(k, opt)
+        schedule.load_state_dict(ckpt.meta["schedule"])
+        torch.set_rng_state(ckpt.tensors["rng.torch"])
+        start, best = ckpt.meta["step"], ckpt.meta["best"]
+        acc = [np.asarray(a) for a in ckpt.meta["psnr_acc"]]
+    log = StatsLog(run_dir / "stats.jsonl", keep_until_step=start if resume is not None else None)
+    if start == 0:
+        log.write(step=0, event="start", config=C.to_dict(cfg), train_images=n, size=size,
+                  params={k: sum(p.numel() for p in net.parameters()) for k, net in nets.items()})
+        log.write(step=0, event="allocation", counts=schedule.counts, psnr=None)
+
+    def checkpoint(name: str, step: int) -> Path:
+        path = run_dir / "checkpoints" / f"{name}.safetensors"
+        save_checkpoint(path, nets, opts, {"config": C.to_dict(cfg), "step": step, "images": step * cfg.batch,
+                                           "best": best, "schedule": schedule.state_dict(),
+                                           "psnr_acc": [a.tolist() for a in acc]})
+        return path
+
+    bar = tqdm(total=total_steps * cfg.batch, initial=start * cfg.batch, unit="img", unit_scale=True,
+               desc=f"train {run_dir.name}", disable=not cfg.progress, smoothing=0.1)
+    log_acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
+    t_log, collapse_streak, last_good = time.perf_counter(), 0, None
+    try:
+        for step in range(start + 1, total_steps + 1):
+            idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
+            masks_np, levels_np = schedule.sample(size, np.random.default_rng([cfg.seed, 1, step]), cfg.mask_kind)
+            batch = {"image": to_tensor(train_split[idx]).to(device).contiguous(memory_format=memory_format),
+                     "mask": torch.from_numpy(masks_np)[:, None].float().to(device).contiguous(memory_format=memory_format),
+                     "level": torch.from_numpy(levels_np)}
+            pred, logs = step_fn(nets, opts, batch, cfg)
+            for key in ("loss", "d_loss"):
+                if key in logs and not torch.isfinite(logs[key]):
+                    raise TrainingError(f"step {step}: {key} is {float(logs[key])}; training stopped. "
+                                        f"Last good checkpoint: {last_good or 'none yet'}")
+            with torch.no_grad():
+                psnr = metrics.psnr(metrics.composite(pred.float(), batch["image"], batch["mask"]), batch["image"])
+            sums, counts = _level_sums(psnr, batch["level"])
+            for a in (acc, log_acc):
+                a[0] += sums
+                a[1] += counts
+            if schedule.adaptive and cfg.psnr_source == "batch" and step % psnr_every == 0:
+                means = np.where(acc[1] > 0, acc[0] / np.maximum(acc[1], 1), np.nan)
+                schedule.update(means)
+                log.write(step=step, event="allocation", counts=schedule.counts, psnr=[round(x, 4) for x in means.tolist()])
+                acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
+            bar.update(cfg.batch)
+            if step % cfg.log_every == 0 or step == total_steps:
+                now = time.perf_counter()
+                vals = _to_float(logs)
+                level_psnr = np.where(log_acc[1] > 0, log_acc[0] / np.maximum(log_acc[1], 1), np.nan)
+                steps_done = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
+                log.write(step=step, images=step * cfg.batch, **vals, train_psnr=[round(x, 4) for x in level_psnr.tolist()],
+                          images_per_s=round(steps_done * cfg.batch / max(now - t_log, 1e-9), 2))
+                log_acc, t_log = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)], now
+                bar.set_postfix(loss=f"{vals['loss']:.4f}")
+                if "d_acc_real" in vals:
+                    collapsed = vals["d_acc_real"] >= 0.99 and vals["d_acc_fake"] >= 0.99
+                    collapse_streak = collapse_streak + 1 if collapsed else 0
+                    if collapse_streak == COLLAPSE_LOGS:
+                        msg = (f"discriminator collapse: D accuracy >= 0.99 on real and fake for "
+                               f"{COLLAPSE_LOGS * cfg.log_every} steps (to step {step}); G gets little signal")
+                        log.write(step=step, event="warning", message=msg)
+                        tqdm.write(f"warning: {msg}")
+            if step % val_every == 0 or step == total_steps:
+                v = validate_run(nets, val_split, cfg, device)
+                log.write(step=step, event="val", **v)
+                if schedule.adaptive and cfg.psnr_source == "val":
+                    schedule.update(v["psnr"])
+                    log.write(step=step, event="allocation", counts=schedule.counts, psnr=v["psnr"])
+                if v["mean_psnr_hole"] > best:
+                    best = v["mean_psnr_hole"]
+                    checkpoint("best", step)
+            if step % ckpt_every == 0 or step == total_steps:
+                last_good = checkpoint("last", step)
+        if start < total_steps:
+            log.write(step=total_steps, event="done", images=total_steps * cfg.batch)
+    finally:
+        bar.close()
+        log.close()
+    from odinpaint.training.plots import plot_run
+
+    plot_run(run_dir, nets["G"], val_split)
+    return run_dir

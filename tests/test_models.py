@@ -1,0 +1,146 @@
+import pytest
+import torch
+
+from odinpaint.models import (ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch,
+                              arch_from_dict, arch_to_dict, build, count_parameters)
+from odinpaint.training.steps import gan_criterion
+
+
+def batch(n=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(n, 3, size, size, generator=g) * 2 - 1
+    mask = torch.zeros(n, 1, size, size)
+    mask[:, :, size // 4 : size // 2, size // 4 : size // 2] = 1
+    return image, mask
+
+
+@pytest.mark.parametrize("size,layers", [(32, 3), (64, 4), (128, 5)])
+def test_context_encoder_depth_and_shape(size, layers):
+    net = ContextEncoder(ContextEncoderArch(image_size=size, width=8))
+    assert len(net.down) == layers == len(net.up)
+    image, mask = batch(2, size)
+    out = net(image, mask)
+    assert out.shape == image.shape and out.abs().max() <= 1
+
+
+def test_paper_widths_at_128():
+    assert ContextEncoderArch(image_size=128, width=64).channels == [64, 128, 256, 512, 512]
+    assert UNetArch(image_size=128, width=64).channels == [64, 128, 256, 512, 512, 512, 512]
+    assert len(UNetArch(image_size=64).channels) == 6
+
+
+@pytest.mark.parametrize("arch", [
+    ContextEncoderArch(image_size=32, width=8),
+    ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True),
+    UNetArch(image_size=32, width=8),
+    UNetArch(image_size=32, width=8, skips=False, fill="noise", mask_channel=True),
+])
+def test_every_generator_parameter_gets_a_gradient(arch):
+    torch.manual_seed(0)
+    net = build(arch)
+    image, mask = batch()
+    net(image, mask).square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+@pytest.mark.parametrize("hole_aware", [False, True])
+def test_every_discriminator_parameter_gets_a_gradient(hole_aware):
+    d = PatchGAN(PatchGANArch(width=8, hole_aware=hole_aware))
+    image, mask = batch()
+    logits = d(image, image.flip(0), mask)
+    assert logits.shape[:2] == (4, 1) and logits.shape[-1] == 2  # 32 px -> 2x2 patches
+    logits.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
+
+
+def test_the_input_never_contains_the_truth_in_the_hole():
+    net = ContextEncoder(ContextEncoderArch(image_size=32, width=8)).eval()
+    image, mask = batch()
+    other = image.clone()
+    other[mask.expand_as(image) > 0] = 0.123  # change only the hidden pixels
+    torch.testing.assert_close(net(image, mask), net(other, mask))
+
+
+def test_no_skip_removes_the_skips():
+    with_skips, without = UNet(UNetArch(image_size=32, width=8)), UNet(UNetArch(image_size=32, width=8, skips=False))
+    assert count_parameters(without) < count_parameters(with_skips)
+    # without skips the output cannot depend on the input except through the 1x1 bottleneck:
+    # the first decoder conv sees only its predecessor's channels
+    assert without.up[-1][1].in_channels * 2 == with_skips.up[-1][1].in_channels
+    traced = torch.fx.symbolic_trace(without)
+    assert not any(n.target is torch.cat for n in traced.graph.nodes)
+    assert sum(n.target is torch.cat for n in torch.fx.symbolic_trace(with_skips).graph.nodes) == len(with_skips.up) - 1
+
+
+def test_dropout_only_in_three_innermost_decoder_blocks():
+    net = UNet(UNetArch(image_size=64, width=8))
+    has = [any(isinstance(m, torch.nn.Dropout) for m in blk) for blk in net.up]
+    assert has == [True, True, True, False, False, False]
+
+
+def test_hole_aware_patch_weights_cover_exactly_the_receptive_fields():
+    d = PatchGAN(PatchGANArch(width=4, hole_aware=True)).eval()
+    size = 128
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., 100:110, 100:110] = 1
+    w = d.patch_weights(mask)
+    assert 0 < w.sum() < w.numel() and w[0, 0, 0, 0] == 0
+    # changing pixels anywhere outside the hole patches' receptive fields leaves their logits alone
+    image = torch.rand(1, 3, size, size) * 2 - 1
+    far = image.clone()
+    far[..., :16, :16] = -1
+    la, lb = d(image, image, mask), d(image, far, mask)
+    assert torch.allclose(la[w > 0], lb[w > 0]) and not torch.allclose(la, lb)
+
+
+def test_hole_aware_loss_ignores_patches_away_from_the_hole():
+    logits = torch.zeros(1, 1, 4, 4)
+    weights = torch.zeros_like(logits)
+    weights[..., 0, 0] = 1
+    base = gan_criterion(logits, True, weights, "vanilla")
+    logits[..., 3, 3] = 50.0  # a confident patch that does not overlap the hole
+    assert gan_criterion(logits, True, weights, "vanilla") == base
+    assert gan_criterion(logits, True, None, "vanilla") != base
+
+
+def test_arch_round_trip_and_errors():
+    a = UNetArch(image_size=32, width=8, skips=False)
+    assert arch_from_dict(arch_to_dict(a)) == a
+    with pytest.raises(ValueError, match="unknown architecture"):
+        arch_from_dict({"class": "Transformer"})
+    with pytest.raises(ValueError, match="no field"):
+        arch_from_dict({**arch_to_dict(a), "heads": 4})
+    with pytest.raises(ValueError, match="power of two"):
+        ContextEncoder(ContextEncoderArch(image_size=48))
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    net = ContextEncoder(ContextEncoderArch(image_size=32, width=8))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    image, mask = batch(8)
+    image = image * 0.3 + torch.linspace(-0.5, 0.5, 32).view(1, 1, 1, 32)  # some learnable structure
+    losses = []
+    for _ in range(30):
+        loss = (net(image, mask) - image).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_patch_weights_match_autograd_receptive_fields():
+    torch.manual_seed(0)
+    d = PatchGAN(PatchGANArch(width=4, hole_aware=True)).eval()
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 40:47, 5:12] = 1
+    image = torch.rand(1, 3, 64, 64, requires_grad=True)
+    logits = d(image.detach(), image, mask)
+    w = d.patch_weights(mask)
+    for i in range(logits.shape[2]):
+        for j in range(logits.shape[3]):
+            (g,) = torch.autograd.grad(logits[0, 0, i, j], image, retain_graph=True)
+            sees_hole = bool(((g.abs().sum(1, keepdim=True) > 0) & (mask > 0)).any())
+            assert sees_hole == bool(w[0, 0, i, j]), (i, j)

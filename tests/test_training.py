@@ -1,0 +1,154 @@
+import json
+
+import pytest
+import torch
+
+from odinpaint.cli import main
+from odinpaint.training import steps
+from odinpaint.training.checkpoint import CheckpointError, load_checkpoint
+from odinpaint.training.config import TrainConfig, resolve
+from odinpaint.training.trainer import TrainingError, batch_indices, train
+
+
+def tiny(ds, out, **kw):
+    base = dict(model="ce", preset="quick", data=str(ds), out=str(out), width=8, d_width=8, batch=10, max_images=60,
+                val_images=6, log_every=1, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def weights(path, name="G"):
+    ck = load_checkpoint(path)
+    return {k: v for k, v in ck.tensors.items() if k.startswith(f"model.{name}.")}
+
+
+def test_batch_indices_cover_each_epoch_once():
+    n, b = 23, 5
+    idx = [batch_indices(n, b, s, seed=3) for s in range(10)]
+    flat = torch.tensor([int(i) for x in idx for i in x])
+    assert sorted(flat[:23].tolist()) == list(range(23))  # first epoch: a permutation
+    assert flat[:23].tolist() != flat[23:46].tolist()      # reshuffled each epoch
+    assert (batch_indices(n, b, 7, 3) == idx[7]).all()     # a pure function of the step
+
+
+def test_ce_run_writes_everything(tiny_dataset, tmp_path):
+    run = train(tiny(tiny_dataset, tmp_path, schedule="on-demand"))
+    assert run.name == "000-ce-on-demand-quick"
+    for f in ("config.json", "stats.jsonl", "loss.png", "val_psnr.png", "allocation.png", "samples.png",
+              "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
+        assert (run / f).is_file(), f
+    stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    steps_logged = [r for r in stats if "loss" in r and "event" not in r]
+    assert len(steps_logged) == 6 and all(r["images_per_s"] > 0 for r in steps_logged)
+    alloc = [r for r in stats if r.get("event") == "allocation"]
+    assert len(alloc) == 7 and all(sum(r["counts"]) == 10 for r in alloc)  # initial + one per step
+    vals = [r for r in stats if r.get("event") == "val"]
+    assert vals and len(vals[-1]["psnr_hole"]) == 5
+    assert stats[-1]["event"] == "done"
+    # a second run gets the next number
+    assert train(tiny(tiny_dataset, tmp_path, max_images=10)).name.startswith("001-")
+
+
+@pytest.mark.parametrize("model,extra", [("ce", {}), ("gan", {"hole_aware": True, "fill": "noise"})])
+def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra):
+    full = train(tiny(tiny_dataset, tmp_path / "a", model=model, ckpt_every=3, **extra))
+    real = steps.STEPS[model]
+    calls = {"n": 0}
+
+    def dies_at_step_5(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setitem(steps.STEPS, model, dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tiny_dataset, tmp_path / "b", model=model, ckpt_every=3, **extra))
+    run = next((tmp_path / "b").iterdir())
+    assert load_checkpoint(run / "checkpoints/last.safetensors").meta["step"] == 3
+    monkeypatch.setitem(steps.STEPS, model, real)
+    train(TrainConfig(progress=False), resume=run)
+    for net in (["G"] if model == "ce" else ["G", "D"]):
+        a, b = weights(full / "checkpoints/last.safetensors", net), weights(run / "checkpoints/last.safetensors", net)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+    lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "loss" in r and "event" not in r] == [1, 2, 3, 4, 5, 6]
+
+
+def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_path):
+    run = train(tiny(tiny_dataset, tmp_path, fill="mean", mask_channel=True, skips=True))
+    ck = load_checkpoint(run / "checkpoints/last.safetensors")
+    net = ck.build("G")
+    assert net.arch.mask_channel and net.arch.skips and net.arch.image_size == 32
+    assert ck.meta["config"]["fill"] == "mean" and ck.meta["step"] == 6
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    m = torch.zeros(2, 1, 32, 32)
+    m[..., 4:12, 4:12] = 1
+    torch.testing.assert_close(net(x, m), load_checkpoint(run / "checkpoints/last.safetensors").build("G")(x, m))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
+    real = steps.STEPS["gan"]
+    calls = {"n": 0}
+
+    def goes_nan(*a, **k):
+        calls["n"] += 1
+        pred, logs = real(*a, **k)
+        if calls["n"] == 5:
+            logs["d_loss"] = torch.tensor(float("nan"))
+        return pred, logs
+
+    monkeypatch.setitem(steps.STEPS, "gan", goes_nan)
+    with pytest.raises(TrainingError, match="step 5: d_loss is nan") as e:
+        train(tiny(tiny_dataset, tmp_path, model="gan", ckpt_every=2))
+    run = next(tmp_path.iterdir())
+    assert "last.safetensors" in str(e.value)
+    assert load_checkpoint(run / "checkpoints/last.safetensors").meta["step"] == 4
+
+
+def test_gan_logs_discriminator_accuracy(tiny_dataset, tmp_path):
+    run = train(tiny(tiny_dataset, tmp_path, model="gan", skips=False, hole_weight=5.0))
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    step = next(r for r in rows if "d_loss" in r)
+    assert {"d_loss", "g_gan", "l1_image", "l1_hole", "d_acc_real", "d_acc_fake"} <= set(step)
+    assert 0 <= step["d_acc_real"] <= 1
+    assert load_checkpoint(run / "checkpoints/last.safetensors").build("G").arch.skips is False
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"lr": -1.0}, "lr"), ({"schedule": "fixed:9"}, "schedule"), ({"batch": 0}, "batch"),
+    ({"fill": "purple"}, "fill"), ({"model": "vae"}, "model"), ({"data": ""}, "data"), ({"beta1": 1.5}, "beta1"),
+])
+def test_bad_config_fails_fast_naming_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        resolve(TrainConfig(**{"data": "somewhere", **kw}))
+
+
+def test_train_and_eval_commands_end_to_end(tiny_dataset, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    args = ["train", "--data", str(tiny_dataset), "--out", str(runs), "--width", "8", "--batch", "10",
+            "--max-images", "40", "--val-images", "6", "--no-progress", "--schedule", "fixed:5"]
+    assert main(args + ["--dry-run"]) == 0
+    assert '"schedule": "fixed:5"' in capsys.readouterr().out and not runs.exists()
+    assert main(args) == 0
+    run = next(runs.iterdir())
+    ckpt = run / "checkpoints" / "best.safetensors"
+    assert main(["eval", str(ckpt), "--data", str(tiny_dataset), "--max-images", "6", "--masks-per-image", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| Telea |" in out and f"{run.name}/best" in out
+    res = json.loads((run / "eval" / "eval-best.json").read_text())
+    assert set(res) == {f"{run.name}/best", "Telea", "Navier-Stokes", "biharmonic"}
+    assert all(10 < r["levels"]["mixed"]["psnr_hole"] < 100 for r in res.values())
+
+
+def test_cli_errors_exit_2(tiny_dataset, tmp_path, capsys):
+    assert main(["train", "--data", str(tiny_dataset), "--lr", "-3"]) == 2
+    assert "'lr'" in capsys.readouterr().err
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04garbage pickle")
+    assert main(["eval", str(bad), "--data", str(tiny_dataset)]) == 2
+    assert "bad.safetensors" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nope.safetensors")
