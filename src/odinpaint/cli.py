@@ -5,6 +5,7 @@
     odinpaint baseline --data data/photos64 --method all
     odinpaint train --model ce --data data/photos64 --schedule on-demand --preset quick
     odinpaint eval runs/000-ce-on-demand-quick/checkpoints/best.safetensors --data data/photos64
+    odinpaint experiment --preset quick --data data/photos64
 
 Errors a user can fix (bad files, bad options, missing data) print one line naming the
 file or field and exit with status 2.
@@ -142,6 +143,22 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from odinpaint.evaluate import EvalConfig
+    from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
+
+    cfg = ExperimentConfig(data=args.data, preset=args.preset, out=args.out or "",
+                           only=tuple(x for x in (args.only or "").split(",") if x), budget_minutes=args.budget_minutes,
+                           seed=args.seed, device=args.device, progress=not args.no_progress,
+                           eval=EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image))
+    if args.dry_run:
+        print(dry_run(cfg))
+        return 0
+    report = run_experiment(cfg)
+    print(f"report: {report / 'index.html'} (also report.md, results.json)")
+    return 0
+
+
 def _add_eval_options(p) -> None:
     p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
@@ -219,6 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tp.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
     tp.set_defaults(func=cmd_train)
+
+    xp = sub.add_parser("experiment", help="the report's whole study: every arm trained, evaluated, reported",
+                        description="Runs the declared arms (odinpaint.experiment.ARMS) with equal budgets per family "
+                                    "and the same evaluation masks, then writes OUT/report/index.html. Complete arms "
+                                    "are reused and interrupted ones resumed.")
+    xp.add_argument("--data", required=True)
+    xp.add_argument("--preset", choices=("quick", "paper"), default="quick")
+    xp.add_argument("--out", help="experiment directory (default: experiments/PRESET)")
+    xp.add_argument("--only", help="comma-separated arm names")
+    xp.add_argument("--budget-minutes", type=float, help="minutes per learned arm, turned into images per family")
+    xp.add_argument("--seed", type=int, default=0)
+    xp.add_argument("--device", default="cpu")
+    xp.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
+    xp.add_argument("--masks-per-image", type=int, default=4)
+    xp.add_argument("--no-progress", action="store_true")
+    xp.add_argument("--dry-run", action="store_true", help="list the arms with their settings and budgets, then exit")
+    xp.set_defaults(func=cmd_experiment)
 
     ep = sub.add_parser("eval", help="evaluate a checkpoint per level, beside the classical baselines")
     ep.add_argument("checkpoint")

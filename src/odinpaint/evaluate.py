@@ -79,6 +79,12 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
     return out
 
 
+def _cache_valid(result: dict | None, cfg: EvalConfig) -> bool:
+    """A cached result counts when made with the same settings and today's metrics."""
+    return (result is not None and result.get("config") == asdict(cfg)
+            and set(metrics.METRICS) <= set(result["levels"]["mixed"]))
+
+
 def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -> dict[str, dict]:
     """The classical baselines on ``ds``'s test split, cached in ``DATA/baselines/baselines.json``
     and recomputed only when the evaluation settings differ."""
@@ -94,11 +100,11 @@ def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -
     results = dict(cached)
     for key in methods or BASELINES:
         name = BASELINE_NAMES[key]
-        if name in cached and cached[name].get("config") == asdict(cfg):
+        if _cache_valid(cached.get(name), cfg):
             results[name] = cached[name]
         else:
             results[name] = evaluate(baseline_fill(key), ds.split("test"), cfg, desc=key, progress=progress)
-    results = {n: r for n, r in results.items() if r.get("config") == asdict(cfg)}
+    results = {n: r for n, r in results.items() if _cache_valid(r, cfg)}
     if results != cached:
         try:
             cache.parent.mkdir(exist_ok=True)
@@ -116,7 +122,7 @@ def model_fill(net, device: str = "cpu"):
 
 COLUMNS = (("psnr_hole", "PSNR hole", "{:.2f}"), ("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
            ("l1_hole", "L1 hole", "{:.2f}"), ("bias_hole", "bias", "{:+.2f}"), ("border_err", "border", "{:.2f}"),
-           ("ms_per_image", "ms/img", "{:.2f}"))
+           ("psnr_known", "PSNR known (raw)", "{:.2f}"), ("ms_per_image", "ms/img", "{:.2f}"))
 
 
 def best_per_level(results: dict[str, dict], metric: str) -> dict[str, str]:

@@ -53,6 +53,33 @@ def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
             "D": PatchGAN(PatchGANArch(cfg.d_width, 3, cfg.hole_aware))}
 
 
+def make_optimizers(nets: dict, cfg: C.TrainConfig) -> dict[str, torch.optim.Optimizer]:
+    """Adam as in both papers; the fused kernel where the device has one."""
+    kernel = {"fused": True} if cfg.device.startswith("cuda") else {"foreach": True}
+    return {k: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), **kernel) for k, net in nets.items()}
+
+
+def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warmup: int = 2) -> float:
+    """Training images/s of ``cfg``'s model on random data (median of per-step rates)."""
+    torch.manual_seed(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    nets = {k: n.to(cfg.device, memory_format=memory_format).train() for k, n in build_networks(cfg, size).items()}
+    opts = make_optimizers(nets, cfg)
+    schedule = make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
+    masks, levels = schedule.sample(size, np.random.default_rng(0), cfg.mask_kind)
+    batch = {"image": (torch.rand(cfg.batch, 3, size, size) * 2 - 1).to(cfg.device).contiguous(memory_format=memory_format),
+             "mask": torch.from_numpy(masks)[:, None].float().to(cfg.device).contiguous(memory_format=memory_format),
+             "level": torch.from_numpy(levels)}
+    rates = []
+    for i in range(warmup + steps):
+        t = time.perf_counter()
+        _, logs = STEPS[cfg.model](nets, opts, batch, cfg)
+        float(logs["loss"])  # wait for the device
+        if i >= warmup:
+            rates.append(cfg.batch / (time.perf_counter() - t))
+    return float(np.median(rates))
+
+
 @functools.lru_cache(maxsize=4)
 def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, 2, epoch]).permutation(n)
@@ -118,8 +145,10 @@ def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict
             "mixed_psnr_hole": round(res["levels"]["mixed"]["psnr_hole"], 4), "mean_psnr_hole": round(float(np.mean(hole)), 4)}
 
 
-def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) -> Path:
-    """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory."""
+def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, run_dir: str | Path | None = None) -> Path:
+    """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory.
+
+    ``run_dir`` names the new run's directory instead of the next numbered one in ``cfg.out``."""
     if resume is not None:
         run_dir = Path(resume)
         cfg_path = run_dir / "config.json"
@@ -131,7 +160,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) ->
         ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     else:
         cfg = C.resolve(cfg)
-        run_dir = next_run_dir(Path(cfg.out), cfg.name)
+        run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.out), cfg.name)
         run_dir.mkdir(parents=True)
         (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
         ckpt = None
@@ -149,13 +178,11 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) ->
     nets = build_networks(cfg, size)
     for net in nets.values():
         net.to(device=device, memory_format=memory_format).train()
-    # Adam as in both papers; the fused kernel where the device has one.
-    fused = {"fused": True} if device.startswith("cuda") else {"foreach": True}
-    opts = {k: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), **fused) for k, net in nets.items()}
+    opts = make_optimizers(nets, cfg)
     schedule = make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
     step_fn = STEPS[cfg.model]
 
-    start, best, acc = 0, -math.inf, [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
+    start, best, acc, seconds_before = 0, -math.inf, [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)], 0.0
     if ckpt is not None:
         for k, net in nets.items():
             ckpt.load_into(k, net)
@@ -163,7 +190,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) ->
             ckpt.load_optimizer(k, opt)
         schedule.load_state_dict(ckpt.meta["schedule"])
         torch.set_rng_state(ckpt.tensors["rng.torch"])
-        start, best = ckpt.meta["step"], ckpt.meta["best"]
+        start, best, seconds_before = ckpt.meta["step"], ckpt.meta["best"], ckpt.meta["train_seconds"]
         acc = [np.asarray(a) for a in ckpt.meta["psnr_acc"]]
     log = StatsLog(run_dir / "stats.jsonl", keep_until_step=start if resume is not None else None)
     if start == 0:
@@ -175,13 +202,15 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) ->
         path = run_dir / "checkpoints" / f"{name}.safetensors"
         save_checkpoint(path, nets, opts, {"config": C.to_dict(cfg), "step": step, "images": step * cfg.batch,
                                            "best": best, "schedule": schedule.state_dict(),
-                                           "psnr_acc": [a.tolist() for a in acc]})
+                                           "psnr_acc": [a.tolist() for a in acc],
+                                           "train_seconds": seconds_before + time.perf_counter() - t_start})
         return path
 
     bar = tqdm(total=total_steps * cfg.batch, initial=start * cfg.batch, unit="img", unit_scale=True,
                desc=f"train {run_dir.name}", disable=not cfg.progress, smoothing=0.1)
     log_acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
-    t_log, collapse_streak, last_good = time.perf_counter(), 0, None
+    t_start = t_log = time.perf_counter()
+    collapse_streak, last_good = 0, None
     try:
         for step in range(start + 1, total_steps + 1):
             idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
@@ -235,7 +264,8 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None) ->
             if step % ckpt_every == 0 or step == total_steps:
                 last_good = checkpoint("last", step)
         if start < total_steps:
-            log.write(step=total_steps, event="done", images=total_steps * cfg.batch)
+            log.write(step=total_steps, event="done", images=total_steps * cfg.batch,
+                      train_seconds=round(seconds_before + time.perf_counter() - t_start, 2))
     finally:
         bar.close()
         log.close()

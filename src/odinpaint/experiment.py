@@ -1,0 +1,202 @@
+"""``odinpaint experiment``: the report's whole study as one command and one report.
+
+    odinpaint experiment --preset quick --data data/photos64 --out experiments/quick
+    odinpaint experiment --preset quick --data data/photos64 --dry-run
+    odinpaint experiment --preset quick --data data/photos64 --only ce-on-demand,ce-fixed5,telea
+
+Every learned arm of a family trains on the same number of images with the same seed, and
+every arm, classical ones included, is scored on the same test images and masks. Arms live
+in ``OUT/arms/NAME``; a complete one is reused, an interrupted one resumed, so a stopped
+experiment picks up where it was. The report is ``OUT/report/index.html`` (self-contained),
+``report.md`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from odinpaint.data.dataset import DataSet
+from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
+from odinpaint.training.checkpoint import load_checkpoint
+from odinpaint.training.config import TrainConfig, resolve
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str          # directory and table name
+    family: str        # ce | gan | classical
+    label: str         # what the report calls it
+    settings: tuple = ()  # TrainConfig overrides as (field, value) pairs
+    why: str = ""      # the question this arm answers
+
+    def overrides(self) -> dict:
+        return dict(self.settings)
+
+
+# The declared study. Seed-faithful arms reproduce the report; the last GAN arm is its
+# proposed future work; the classical arms are the bar every learned model must clear.
+ARMS = (
+    Arm("ce-on-demand", "ce", "CE on-demand", (("model", "ce"), ("schedule", "on-demand")),
+        "the report's CNN with on-demand learning"),
+    Arm("ce-fixed5", "ce", "CE fixed:5", (("model", "ce"), ("schedule", "fixed:5")),
+        "the report's comparison: trained on the largest holes only (90 px at 128 px)"),
+    Arm("ce-uniform", "ce", "CE uniform", (("model", "ce"), ("schedule", "uniform")),
+        "equal split between levels: does the PSNR feedback matter?"),
+    Arm("ce-random", "ce", "CE random", (("model", "ce"), ("schedule", "random")),
+        "hole side uniform over the whole range, no levels"),
+    Arm("gan-on-demand", "gan", "GAN on-demand", (("model", "gan"), ("schedule", "on-demand")),
+        "the report's conditional GAN, seed-faithful (black fill, no mask channel)"),
+    Arm("gan-no-skip", "gan", "GAN --no-skip", (("model", "gan"), ("skips", False)),
+        "the report's first trial: U-Net skips removed"),
+    Arm("gan-hole-l1", "gan", "GAN --hole-l1 100", (("model", "gan"), ("hole_weight", 100.0)),
+        "the report's second trial: an extra L1 term on the hole"),
+    Arm("gan-improved", "gan", "GAN improved + hole-aware D",
+        (("model", "gan"), ("fill", "mean"), ("mask_channel", True), ("composite", True), ("hole_aware", True)),
+        "the report's future work: D attends to the hole; mean fill and mask channel against dark fill"),
+    Arm("telea", "classical", "Telea", why="OpenCV fast marching"),
+    Arm("ns", "classical", "Navier-Stokes", why="OpenCV Navier-Stokes"),
+    Arm("biharmonic", "classical", "biharmonic", why="scikit-image biharmonic"),
+)
+ARM_NAMES = tuple(a.name for a in ARMS)
+
+# Images seen per learned arm. quick fits all arms in about 40 minutes on 2 CPU cores;
+# paper is the report's recipe (epochs from the preset) for a GPU.
+BUDGETS = {"quick": {"ce": 60_000, "gan": 12_000}, "paper": None}
+TRAIN_PRESET = {"quick": "quick", "paper": "paper"}
+
+
+@dataclass
+class ExperimentConfig:
+    data: str = ""                       # prepared data set directory
+    preset: str = "quick"                # quick (CPU, 64 px) | paper (GPU, 128 px)
+    out: str = ""                        # experiment directory (default experiments/PRESET)
+    only: tuple = ()                     # arm names to run (default: all)
+    budget_minutes: float | None = None  # per learned arm; converted to images per family once
+    budgets: dict | None = None          # images per family, overriding the preset's
+    seed: int = 0
+    device: str = "cpu"
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    train_overrides: dict = field(default_factory=dict)  # applied to every learned arm (tests use tiny widths)
+    progress: bool = True
+
+    def resolved(self) -> "ExperimentConfig":
+        if self.preset not in BUDGETS:
+            raise ValueError(f"config field 'preset': unknown preset {self.preset!r}; known: {', '.join(BUDGETS)}")
+        if not self.data:
+            raise ValueError("config field 'data': a prepared data set directory is required")
+        unknown = [n for n in self.only if n not in ARM_NAMES]
+        if unknown:
+            raise ValueError(f"config field 'only': unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARM_NAMES)}")
+        if self.budget_minutes is not None and self.budget_minutes <= 0:
+            raise ValueError(f"config field 'budget_minutes': must be positive, got {self.budget_minutes}")
+        return replace(self, out=self.out or f"experiments/{self.preset}")
+
+
+def selected_arms(cfg: ExperimentConfig) -> list[Arm]:
+    return [a for a in ARMS if not cfg.only or a.name in cfg.only]
+
+
+def arm_train_config(cfg: ExperimentConfig, arm: Arm, images: int | None) -> TrainConfig:
+    tc = TrainConfig(preset=TRAIN_PRESET[cfg.preset], data=cfg.data, seed=cfg.seed, device=cfg.device,
+                     name=arm.name, progress=cfg.progress, max_images=images or 0)
+    return resolve(replace(tc, **{**arm.overrides(), **cfg.train_overrides}))
+
+
+def family_budgets(cfg: ExperimentConfig, arms: list[Arm]) -> dict:
+    """Images per learned arm, per family: equal within a family, so arms compare fairly."""
+    if cfg.budgets:
+        return dict(cfg.budgets)
+    if cfg.budget_minutes is None:
+        return dict(BUDGETS[cfg.preset] or {})
+    from odinpaint.training.trainer import measure_train_throughput
+
+    out = {}
+    for fam in sorted({a.family for a in arms if a.family != "classical"}):
+        first = next(a for a in arms if a.family == fam)
+        ips = measure_train_throughput(arm_train_config(cfg, first, None), DataSet(cfg.data).size)
+        out[fam] = int(cfg.budget_minutes * 60 * ips)
+    return out
+
+
+def arm_complete(run_dir: Path) -> bool:
+    stats = run_dir / "stats.jsonl"
+    return (run_dir / "checkpoints" / "best.safetensors").is_file() and stats.is_file() and \
+        '"event": "done"' in stats.read_text()
+
+
+def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path) -> str:
+    """Train (or resume, or reuse) one arm; returns what was done."""
+    from odinpaint.training.trainer import train
+
+    tc = arm_train_config(cfg, arm, images)
+    if arm_complete(run_dir):
+        stored = json.loads((run_dir / "config.json").read_text())
+        if stored == asdict(replace(tc, progress=stored["progress"])):
+            return "reused"
+        shutil.rmtree(run_dir)  # settings changed since: this arm's old run no longer answers the question
+    if (run_dir / "checkpoints" / "last.safetensors").is_file():
+        train(replace(tc), resume=run_dir)
+        return "resumed"
+    shutil.rmtree(run_dir, ignore_errors=True)  # started but never checkpointed: start over
+    train(tc, run_dir=run_dir)
+    return "trained"
+
+
+def run_experiment(cfg: ExperimentConfig) -> Path:
+    """Train and evaluate every selected arm, then write the report; returns the report dir."""
+    from odinpaint.report import write_report
+
+    cfg = cfg.resolved()
+    out = Path(cfg.out)
+    arms = selected_arms(cfg)
+    ds = DataSet(cfg.data)
+    budgets = family_budgets(cfg, arms)
+    out.mkdir(parents=True, exist_ok=True)
+    results, runs = {}, {}
+    t0 = time.perf_counter()
+    for arm in arms:
+        if arm.family == "classical":
+            continue
+        run_dir = out / "arms" / arm.name
+        t = time.perf_counter()
+        what = train_arm(cfg, arm, budgets.get(arm.family), run_dir)
+        ckpt = run_dir / "checkpoints" / "best.safetensors"
+        eval_file = run_dir / "test_eval.json"
+        res = json.loads(eval_file.read_text()) if eval_file.is_file() else None
+        if what != "reused" or res is None or res.get("config") != asdict(cfg.eval):
+            res = evaluate(model_fill(load_checkpoint(ckpt).build("G"), cfg.device), ds.split("test"), cfg.eval,
+                           desc=f"eval {arm.name}", progress=cfg.progress, device=cfg.device)
+            eval_file.write_text(json.dumps(res, indent=1))
+        results[arm.name] = res
+        runs[arm.name] = {"dir": str(run_dir), "status": what, "seconds_this_session": round(time.perf_counter() - t, 1)}
+        print(f"{arm.name}: {what}, mixed hole PSNR {res['levels']['mixed']['psnr_hole']:.2f} dB", flush=True)
+    classical = [a for a in arms if a.family == "classical"]
+    if classical:
+        base = baseline_results(ds, cfg.eval, [a.name for a in classical], progress=cfg.progress)
+        for arm, res in zip(classical, base.values()):
+            results[arm.name] = res
+    return write_report(cfg, arms, results, runs, budgets, wall_seconds=time.perf_counter() - t0)
+
+
+def dry_run(cfg: ExperimentConfig) -> str:
+    """The arms with their settings and budgets, as text."""
+    cfg = cfg.resolved()
+    arms = selected_arms(cfg)
+    budgets = family_budgets(cfg, arms)
+    lines = [f"experiment {cfg.preset} on {cfg.data} -> {cfg.out}",
+             f"evaluation: {cfg.eval.max_images} test images x {cfg.eval.masks_per_image} fixed masks per level, seed {cfg.eval.seed}"]
+    for arm in arms:
+        if arm.family == "classical":
+            lines.append(f"  {arm.name:14s} classical   {arm.label}")
+            continue
+        tc = arm_train_config(cfg, arm, budgets.get(arm.family))
+        budget = f"{tc.max_images:,} images" if tc.max_images else f"{tc.epochs} epochs"
+        status = "complete, reused" if arm_complete(Path(cfg.out) / "arms" / arm.name) else "to train"
+        lines.append(f"  {arm.name:14s} {arm.family:5s} {budget:>16s}  schedule={tc.schedule} width={tc.width} "
+                     f"fill={tc.fill} mask_channel={tc.mask_channel} skips={tc.skips} composite={tc.composite} "
+                     f"hole_weight={tc.hole_weight} hole_aware={tc.hole_aware} batch={tc.batch}  [{status}]")
+    return "\n".join(lines)

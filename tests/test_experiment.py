@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from browser import chromium_or_skip
+from odinpaint.cli import main
+from odinpaint.evaluate import EvalConfig
+from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
+
+ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
+
+
+@pytest.fixture
+def tiny_experiment(tiny_dataset, tmp_path):
+    return ExperimentConfig(data=str(tiny_dataset), out=str(tmp_path / "exp"), only=ARMS3,
+                            budgets={"ce": 40, "gan": 20}, progress=False,
+                            eval=EvalConfig(max_images=6, masks_per_image=1),
+                            train_overrides={"width": 8, "d_width": 8, "batch": 10, "val_images": 6, "log_every": 1})
+
+
+def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment):
+    report = run_experiment(tiny_experiment)
+    res = json.loads((report / "results.json").read_text())
+    assert set(res["results"]) == set(ARMS3)
+    for arm in ARMS3:
+        for level in ("1", "3", "5", "mixed"):
+            v = res["results"][arm]["levels"][level]["psnr_hole"]
+            assert isinstance(v, float) and 5 < v < 100
+    assert {a["run"]["status"] for a in res["arms"] if a["run"]} == {"trained"}
+    assert res["arms"][0]["training"]["images"] == 40 and res["arms"][0]["training"]["images_per_s"] > 0
+    claims = {c["claim"][:20]: c["verdict"] for c in res["claims"]}
+    assert claims["On-demand CNN beats "] in ("held", "mixed", "did not hold", "no clear difference")
+    assert any(v == "not tested" for v in claims.values())  # GAN arms were not selected
+    assert res["learned_vs_classical"]["mixed"]["classical"] == "telea"
+    md = (report / "report.md").read_text()
+    assert "| CE on-demand |" in md and "nan" not in md.lower().replace("nano", "")
+    for fig in res["figures"]:
+        assert (report / fig).stat().st_size > 5000, fig
+    assert "allocation_ce-on-demand.png" in res["figures"] and "curves_ce.png" in res["figures"]
+    assert "samples_L5.png" in res["figures"] and "samples_mixed.png" in res["figures"]
+    # a second run reuses the complete arms instead of retraining them
+    stamp = (report.parent / "arms/ce-on-demand/stats.jsonl").stat().st_mtime_ns
+    report = run_experiment(tiny_experiment)
+    res2 = json.loads((report / "results.json").read_text())
+    assert {a["run"]["status"] for a in res2["arms"] if a["run"]} == {"reused"}
+    assert (report.parent / "arms/ce-on-demand/stats.jsonl").stat().st_mtime_ns == stamp
+    assert res2["results"]["ce-on-demand"] == res["results"]["ce-on-demand"]
+
+
+def test_report_opens_in_chromium_with_every_image_loaded(tiny_experiment, tmp_path):
+    report = run_experiment(tiny_experiment)
+    pw, browser = chromium_or_skip()
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto((report / "index.html").as_uri())
+        n = page.locator("img").count()
+        assert n >= 8
+        loaded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        assert all(loaded) and len(loaded) == n
+        assert page.locator("td.best").count() > 0
+        assert "On-demand inpainting" in page.title() + page.inner_text("h1")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+    finally:
+        browser.close()
+        pw.stop()
+
+
+def test_dry_run_lists_arms_and_budgets(tiny_dataset, capsys):
+    assert main(["experiment", "--data", str(tiny_dataset), "--dry-run", "--only", "ce-fixed5,gan-no-skip"]) == 0
+    out = capsys.readouterr().out
+    assert "ce-fixed5" in out and "gan-no-skip" in out and "60,000 images" in out and "skips=False" in out
+    assert "ce-on-demand" not in out
+
+
+def test_unknown_arm_is_rejected(tiny_dataset, capsys):
+    assert main(["experiment", "--data", str(tiny_dataset), "--only", "ce-magic", "--dry-run"]) == 2
+    assert "unknown arm" in capsys.readouterr().err
