@@ -144,3 +144,32 @@ def test_patch_weights_match_autograd_receptive_fields():
             (g,) = torch.autograd.grad(logits[0, 0, i, j], image, retain_graph=True)
             sees_hole = bool(((g.abs().sum(1, keepdim=True) > 0) & (mask > 0)).any())
             assert sees_hole == bool(w[0, 0, i, j]), (i, j)
+
+
+def test_classical_fill_starts_from_telea_and_never_sees_the_hole():
+    from odinpaint.baselines import telea
+    from odinpaint.data.dataset import to_tensor, to_uint8
+    from odinpaint.models.inputs import model_input
+
+    image, mask = batch(2)
+    image = to_tensor(to_uint8(image))  # exact 8-bit values
+    x = model_input(image, mask, "telea", mask_channel=True)
+    assert x.shape == (2, 4, 32, 32)
+    expected = telea(to_uint8(image * (1 - mask))[0], mask[0, 0].numpy() > 0)
+    assert (to_uint8(x[:1, :3])[0] == expected).all()
+    other = image.clone()
+    other[mask.expand_as(image) > 0] = 0.9
+    torch.testing.assert_close(model_input(other, mask, "telea", True), x)
+
+
+def test_residual_model_starts_exactly_at_its_fill():
+    from odinpaint.models.inputs import model_input
+
+    net = ContextEncoder(ContextEncoderArch(image_size=32, width=8, fill="ns", mask_channel=True, skips=True,
+                                            residual=True)).eval()
+    image, mask = batch(2)
+    torch.testing.assert_close(net(image, mask), model_input(image, mask, "ns", False).clamp(-1, 1))
+    image.requires_grad_(False)
+    out = net.train()(image, mask)
+    out.mean().backward()
+    assert net.up[-1][0].weight.grad.abs().sum() > 0  # the zero-initialised correction still learns

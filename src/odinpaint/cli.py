@@ -94,7 +94,7 @@ def _train_config(args):
     fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
               "mask_kind", "batch", "epochs", "max_images", "lr", "beta1", "seed", "device", "loss",
               "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
-              "hole_aware", "log_every", "val_every", "ckpt_every", "val_images")
+              "hole_aware", "residual", "skips", "log_every", "val_every", "ckpt_every", "val_images")
     kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if args.no_skip:
         kw["skips"] = False
@@ -159,6 +159,14 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from odinpaint.export import export_onnx
+
+    out = export_onnx(args.checkpoint, args.onnx)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); run it with: odinpaint fill IMAGE --model {out} ...")
+    return 0
+
+
 def _add_eval_options(p) -> None:
     p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
@@ -215,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", help="cpu | cuda | cuda:N")
     tp.add_argument("--out", help="parent directory of run directories (default: runs)")
     tp.add_argument("--name", help="run name (default: model-schedule-preset)")
-    tp.add_argument("--loss", choices=("l1", "l2"))
+    tp.add_argument("--loss", choices=("l1", "l2", "psnr"), help="psnr: the hole term is minus the per-sample hole PSNR")
     tp.add_argument("--image-weight", type=float, help="weight of the whole-image reconstruction term")
     tp.add_argument("--hole-weight", type=float, help="weight of the hole-only reconstruction term")
     tp.add_argument("--hole-l1", type=float, metavar="W", help="GAN: add W x L1 on the hole (the report's trial)")
@@ -223,9 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--gan-loss", choices=("vanilla", "lsgan"))
     tp.add_argument("--width", type=int, help="generator base width")
     tp.add_argument("--d-width", type=int, help="discriminator base width")
-    tp.add_argument("--fill", choices=("black", "mean", "noise"), help="hole fill on input")
+    tp.add_argument("--fill", choices=("black", "mean", "noise", "telea", "ns"), help="hole fill on input")
     tp.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, help="mask as an extra input channel")
+    tp.add_argument("--skips", action=argparse.BooleanOptionalAction, help="encoder-decoder skip connections")
     tp.add_argument("--no-skip", action="store_true", help="GAN: remove the U-Net skips (the report's trial)")
+    tp.add_argument("--residual", action=argparse.BooleanOptionalAction, help="CE: output = input fill + correction")
     tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
     tp.add_argument("--log-every", type=int)
     tp.add_argument("--val-every", type=int)
@@ -253,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--no-progress", action="store_true")
     xp.add_argument("--dry-run", action="store_true", help="list the arms with their settings and budgets, then exit")
     xp.set_defaults(func=cmd_experiment)
+
+    op = sub.add_parser("export", help="export a checkpoint's generator to ONNX (for onnxruntime)")
+    op.add_argument("checkpoint")
+    op.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    op.set_defaults(func=cmd_export)
 
     ep = sub.add_parser("eval", help="evaluate a checkpoint per level, beside the classical baselines")
     ep.add_argument("checkpoint")

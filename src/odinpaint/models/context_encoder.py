@@ -30,6 +30,7 @@ class ContextEncoderArch:
     fill: str = "black"        # what the hole holds on input: black (the report) | mean | noise
     mask_channel: bool = False # give the mask as a fourth input channel
     skips: bool = False        # U-Net-style encoder-to-decoder skips (keeps detail near small holes)
+    residual: bool = False     # output = filled input + a learned correction (starts at the fill, e.g. Telea)
 
     def validate(self) -> None:
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
@@ -89,9 +90,16 @@ class ContextEncoder(nn.Module):
             layers += [nn.Tanh()] if last else [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
             self.up.append(nn.Sequential(*layers))
             c_prev = c_out
+        if arch.residual:  # a zero correction at first: the model starts exactly at its input fill
+            nn.init.zeros_(self.up[-1][0].weight)
+            nn.init.zeros_(self.up[-1][0].bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = model_input(image, mask, self.arch.fill, self.arch.mask_channel)
+        return self.forward_input(model_input(image, mask, self.arch.fill, self.arch.mask_channel))
+
+    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a prepared input (fill applied, mask channel appended): what ONNX exports."""
+        filled = x[:, :3]
         feats = []
         for block in self.down:
             x = block(x)
@@ -101,4 +109,5 @@ class ContextEncoder(nn.Module):
             if self.arch.skips and i > 0:
                 x = torch.cat([x, feats[-1 - i]], dim=1)
             x = block(x)
-        return x
+        # tanh(correction) spans [-1, 1]: any colour stays reachable from any fill
+        return (filled + x).clamp(-1, 1) if self.arch.residual else x

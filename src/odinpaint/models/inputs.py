@@ -4,30 +4,50 @@
 
 - ``black``: the report's code (its "dark fill" bug);
 - ``mean``: the original on-demand code's mean pixel (117, 104, 123)/255;
-- ``noise``: uniform noise, drawn from torch's global generator (seeded, checkpointed).
+- ``noise``: uniform noise, drawn from torch's global generator (seeded, checkpointed);
+- ``telea`` / ``ns``: OpenCV's classical inpainting, so the network starts from the
+  classical answer and learns the correction (computed on the CPU, outside autograd).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-FILLS = ("black", "mean", "noise")
+FILLS = ("black", "mean", "noise", "telea", "ns")
+CLASSICAL_FILLS = ("telea", "ns")
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 
 
-def fill_values(kind: str, like: torch.Tensor) -> torch.Tensor:
-    """The values placed in the hole, broadcastable to ``like`` (N, 3, H, W), in [-1, 1]."""
+@torch.no_grad()
+def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """OpenCV inpainting of each image's hole, as a tensor like ``image``."""
+    from odinpaint.baselines import BASELINES
+    from odinpaint.data.dataset import to_tensor, to_uint8
+
+    fn = BASELINES[kind]
+    pics = to_uint8(image)
+    holes = mask[:, 0].cpu().numpy() > 0.5
+    out = np.stack([fn(p, h) for p, h in zip(pics, holes)])
+    return to_tensor(out).to(device=image.device, dtype=image.dtype)
+
+
+def fill_values(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The values placed in the hole, shaped like ``image`` (N, 3, H, W), in [-1, 1]."""
     if kind == "black":
-        return torch.full_like(like, -1.0)
+        return torch.full_like(image, -1.0)
     if kind == "mean":
-        return (torch.tensor(MEAN_PIXEL, dtype=like.dtype, device=like.device) * 2 - 1).view(1, 3, 1, 1).expand_as(like)
+        return (torch.tensor(MEAN_PIXEL, dtype=image.dtype, device=image.device) * 2 - 1).view(1, 3, 1, 1).expand_as(image)
     if kind == "noise":
-        return torch.rand(like.shape, dtype=like.dtype).to(like.device) * 2 - 1
+        return torch.rand(image.shape, dtype=image.dtype).to(image.device) * 2 - 1
+    if kind in CLASSICAL_FILLS:
+        return classical_fill(kind, image, mask)
     raise ValueError(f"unknown fill {kind!r}; known: {', '.join(FILLS)}")
 
 
 def model_input(image: torch.Tensor, mask: torch.Tensor, fill: str, mask_channel: bool) -> torch.Tensor:
     """``image`` with its hole replaced by ``fill`` (the truth there is never used), plus the
     mask as a fourth channel when ``mask_channel``."""
-    x = image * (1 - mask) + fill_values(fill, image) * mask
+    known = image * (1 - mask)
+    x = known + fill_values(fill, known, mask) * mask
     return torch.cat([x, mask * 2 - 1], dim=1) if mask_channel else x

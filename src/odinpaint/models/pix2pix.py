@@ -72,7 +72,10 @@ class UNet(nn.Module):
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = model_input(image, mask, self.arch.fill, self.arch.mask_channel)
+        return self.forward_input(model_input(image, mask, self.arch.fill, self.arch.mask_channel))
+
+    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a prepared input (fill applied, mask channel appended): what ONNX exports."""
         feats = []
         for block in self.down:
             x = block(x)

@@ -44,7 +44,7 @@ class TrainConfig:
     device: str = "cpu"                  # cpu | cuda | cuda:N
     channels_last: bool = True           # faster convolutions on CPU
     # reconstruction loss: image_weight * mean(err) + hole_weight * mean(err in the hole)
-    loss: str | None = None              # l2 (context encoder) | l1 (pix2pix)
+    loss: str | None = None              # l2 (context encoder) | l1 (pix2pix) | psnr (hole term = -PSNR)
     image_weight: float | None = None    # whole-image term (pix2pix's lambda_L1 = 100)
     hole_weight: float | None = None     # hole-only term (the report's extra GAN term, --hole-l1)
     composite: bool | None = None        # losses and D see pred pasted into the known pixels
@@ -56,6 +56,7 @@ class TrainConfig:
     fill: str | None = None              # hole fill on input: black | mean | noise
     mask_channel: bool | None = None     # mask as an extra input channel
     skips: bool | None = None            # encoder-decoder skips (U-Net; off for --no-skip)
+    residual: bool | None = None         # context encoder: output = input fill + learned correction
     hole_aware: bool | None = None       # D sees the mask and is judged on hole patches only
     # bookkeeping
     log_every: int = 10                  # steps between loss lines in stats.jsonl
@@ -70,11 +71,11 @@ class TrainConfig:
 # input at 64 px with narrow widths, for a 2-core CPU.
 PRESET_VALUES = {
     "ce": {
-        "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False,
+        "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False, residual=False,
                          loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
-        "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False,
+        "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False, residual=False,
                          loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
-        "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False,
+        "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False, residual=False,
                          loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
     },
     "gan": {
@@ -102,6 +103,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     cfg = replace(cfg, **{k: v for k, v in values.items() if getattr(cfg, k) is None})
     if cfg.model == "ce":
         cfg = replace(cfg, d_width=None, hole_aware=None)
+    elif cfg.residual:
+        _fail("residual", "only the context encoder has a residual output")
     if not cfg.name:
         cfg = replace(cfg, name=f"{cfg.model}-{cfg.schedule.replace(':', '')}-{cfg.preset}")
     validate(cfg)
@@ -131,8 +134,8 @@ def validate(cfg: TrainConfig) -> None:
         _fail("beta1", f"must be in [0, 1), got {cfg.beta1}")
     if cfg.od_power <= 0:
         _fail("od_power", f"must be positive, got {cfg.od_power}")
-    if cfg.loss not in ("l1", "l2"):
-        _fail("loss", f"must be 'l1' or 'l2', got {cfg.loss!r}")
+    if cfg.loss not in ("l1", "l2", "psnr"):
+        _fail("loss", f"must be 'l1', 'l2' or 'psnr', got {cfg.loss!r}")
     if cfg.image_weight < 0 or cfg.hole_weight < 0 or cfg.image_weight + cfg.hole_weight <= 0:
         _fail("hole_weight", f"weights must be >= 0 and not both 0 (image {cfg.image_weight}, hole {cfg.hole_weight})")
     if cfg.gan_loss not in ("vanilla", "lsgan"):

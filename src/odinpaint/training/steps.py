@@ -3,7 +3,8 @@ comes back. Logs are detached tensors, turned into numbers only when written, so
 never waits on the device.
 
 Reconstruction loss, shared by both kinds:
-``image_weight * mean(err) + hole_weight * mean(err over the hole)``, err = L2 or L1.
+``image_weight * mean(err) + hole_weight * mean over samples of mean(err over its hole)``,
+err = L2 or L1. ``loss = psnr`` makes the hole term minus the mean per-sample hole PSNR.
 The context encoder's paper loss is (l2, 1, 0); pix2pix's is (l1, 100, 0); the report's
 extra GAN term is ``hole_weight`` (``--hole-l1``).
 """
@@ -18,22 +19,37 @@ from odinpaint.models.inputs import model_input
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over each sample's hole, then over samples: every sample weighs the same,
+    so a batch's few large holes do not drown out its many small ones (whose pixels would
+    otherwise count for little, and whose PSNR the model would then neglect)."""
     m = mask.expand_as(x)
-    return (x * m).sum() / m.sum().clamp(min=1)
+    return ((x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)).mean()
+
+
+PSNR_LOSS_EPS = 1e-5  # MSE floor of the psnr loss (50 dB): keeps a perfect sample's gradient finite
+
+
+def hole_psnr_loss(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Minus the mean per-sample hole PSNR (dB, images in [-1, 1] scaled to [0, 1]): the metric
+    itself as the loss, so a small hole's last dB counts as much as a large hole's."""
+    m = mask.expand_as(err)
+    mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1) / 4  # /4: [-1, 1] -> [0, 1]
+    return (10 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
 
 
 def reconstruction_loss(out, image, mask, cfg) -> tuple[torch.Tensor, dict]:
     err = (out - image).abs() if cfg.loss == "l1" else (out - image) ** 2
+    name = "l2" if cfg.loss == "psnr" else cfg.loss
     loss = out.new_zeros(())
     logs = {}
     if cfg.image_weight:
         term = err.mean()
         loss = loss + cfg.image_weight * term
-        logs[f"{cfg.loss}_image"] = term.detach()
+        logs[f"{name}_image"] = term.detach()
     if cfg.hole_weight:
-        term = masked_mean(err, mask)
+        term = hole_psnr_loss(err, mask) if cfg.loss == "psnr" else masked_mean(err, mask)
         loss = loss + cfg.hole_weight * term
-        logs[f"{cfg.loss}_hole"] = term.detach()
+        logs["neg_psnr_hole" if cfg.loss == "psnr" else f"{name}_hole"] = term.detach()
     return loss, logs
 
 

@@ -1,0 +1,88 @@
+"""``odinpaint export CKPT --onnx OUT.onnx``: the generator as an ONNX graph for onnxruntime.
+
+The graph is the network on its prepared input (hole fill applied, mask channel appended):
+fills such as Telea run in OpenCV before the graph, as they do before the PyTorch model.
+
+    >>> from odinpaint.export import export_onnx, OnnxGenerator
+    >>> export_onnx("runs/003/checkpoints/best.safetensors", "model.onnx")
+    >>> gen = OnnxGenerator("model.onnx")          # a drop-in for the PyTorch generator
+    >>> pred = gen(image, mask)                     # torch tensors in, torch tensor out
+
+The ONNX file's metadata carries the architecture as JSON, so it is usable on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from odinpaint.models import arch_from_dict, arch_to_dict
+from odinpaint.models.inputs import model_input
+
+OPSET = 17
+
+
+class _Prepared(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.forward_input(x)
+
+
+def export_onnx(checkpoint, out, batch_dynamic: bool = True) -> Path:
+    """Write the checkpoint's generator to ``out`` (atomically); returns the path."""
+    import onnx
+
+    from odinpaint.training.checkpoint import atomic_write, load_checkpoint
+
+    net = load_checkpoint(checkpoint).build("G").float()
+    arch = net.arch
+    x = torch.zeros(1, 3 + int(arch.mask_channel), arch.image_size, arch.image_size)
+    out = Path(out)
+
+    def write(tmp):
+        torch.onnx.export(_Prepared(net), (x,), tmp, input_names=["input"], output_names=["pred"], opset_version=OPSET,
+                          dynamic_axes={"input": {0: "batch"}, "pred": {0: "batch"}} if batch_dynamic else None,
+                          dynamo=True)
+        model = onnx.load(tmp)
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "odinpaint_arch", json.dumps(arch_to_dict(arch))
+        onnx.checker.check_model(model)
+        onnx.save(model, tmp)
+
+    atomic_write(out, write)
+    return out
+
+
+class OnnxGenerator:
+    """Runs an exported generator with onnxruntime behind the PyTorch generator's interface:
+    ``gen(image, mask)`` on tensors, ``gen.arch`` for its architecture."""
+
+    def __init__(self, path, threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "odinpaint_arch" not in meta:
+            raise ValueError(f"{path}: not an odinpaint ONNX export (no architecture in its metadata)")
+        self.arch = arch_from_dict(json.loads(meta["odinpaint_arch"]))
+
+    def eval(self):
+        return self
+
+    def to(self, *args, **kwargs):
+        return self
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = model_input(image.float(), mask.float(), self.arch.fill, self.arch.mask_channel)
+        (pred,) = self.session.run(None, {"input": x.cpu().numpy()})
+        return torch.from_numpy(pred)
