@@ -43,13 +43,14 @@ def export_onnx(checkpoint, out, batch_dynamic: bool = True) -> Path:
 
     net = load_checkpoint(checkpoint).build("G").float()
     arch = net.arch
-    x = torch.zeros(1, 3 + int(arch.mask_channel), arch.image_size, arch.image_size)
+    # batch 2 in the example: torch.export would specialise a batch of 1 into the graph
+    x = torch.zeros(2, 3 + int(arch.mask_channel), arch.image_size, arch.image_size)
     out = Path(out)
 
     def write(tmp):
+        dynamic = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if batch_dynamic else None
         torch.onnx.export(_Prepared(net), (x,), tmp, input_names=["input"], output_names=["pred"], opset_version=OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "pred": {0: "batch"}} if batch_dynamic else None,
-                          dynamo=True)
+                          dynamic_shapes=dynamic, dynamo=True)
         model = onnx.load(tmp)
         entry = model.metadata_props.add()
         entry.key, entry.value = "odinpaint_arch", json.dumps(arch_to_dict(arch))

@@ -1,0 +1,164 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import smooth_image
+from odinpaint.cli import main
+from odinpaint.fill import MaskSpec, fill_file, fill_folder
+from odinpaint.inpainter import HOLE_SHARE, MAX_DOWNSCALE, Inpainter, boxes_to_mask
+from odinpaint.models import build
+from odinpaint.models.context_encoder import ContextEncoderArch
+from odinpaint.training.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True))
+    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
+    save_checkpoint(path, {"G": net}, {}, {"step": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def inp(model_path):
+    return Inpainter.from_checkpoint(model_path)
+
+
+def photo(h, w, seed=0):
+    return smooth_image(np.random.default_rng(seed), h, w)
+
+
+@pytest.mark.parametrize("h,w", [(48, 64), (200, 150), (50, 1), (1, 40), (300, 5000)])
+def test_known_pixels_are_byte_identical(inp, h, w):
+    img = photo(h, w)
+    hole = np.zeros((h, w), bool)
+    hole[h // 3 : max(h // 3 + 1, h // 2), w // 3 : max(w // 3 + 1, w // 2)] = True
+    out = inp.fill(img, hole)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert (out[~hole] == img[~hole]).all()
+    assert (out[hole] != img[hole]).any() or hole.sum() < 4
+
+
+def test_large_hole_is_filled_in_passes_outside_in(inp):
+    img = photo(400, 400)
+    hole = np.zeros((400, 400), bool)
+    side = int(HOLE_SHARE * 32 * MAX_DOWNSCALE) + 60  # too big for one window of 4x the model size
+    hole[100 : 100 + side, 80 : 80 + side] = True
+    bands = []
+    real = inp._next_band
+    inp._next_band = lambda todo, mw: bands.append(real(todo, mw)) or bands[-1]
+    try:
+        out = inp.fill(img, hole)
+    finally:
+        del inp._next_band
+    assert len(bands) >= 2 and bands[0].sum() < hole.sum()
+    # the first band touches the known pixels; the last is the hole's centre
+    assert bands[0][100, 80 + side // 2] and not bands[0][100 + side // 2, 80 + side // 2]
+    assert (out[~hole] == img[~hole]).all()
+
+
+def test_empty_mask_returns_the_input_and_full_mask_is_an_error(inp):
+    img = photo(40, 40)
+    assert (inp.fill(img, np.zeros((40, 40), bool)) == img).all()
+    with pytest.raises(ValueError, match="whole image"):
+        inp.fill(img, np.ones((40, 40), bool))
+
+
+def test_pil_in_pil_out_and_mask_size_checked(inp):
+    img = Image.fromarray(photo(40, 50))
+    mask = Image.new("L", (50, 40))
+    mask.paste(255, (10, 10, 20, 20))
+    out = inp.fill(img, mask)
+    assert isinstance(out, Image.Image) and out.size == (50, 40)
+    with pytest.raises(ValueError, match="must match"):
+        inp.fill(img, Image.new("L", (10, 10)))
+
+
+def test_box_and_mask_are_equivalent(model_path, tmp_path):
+    img = photo(120, 160)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    mask = np.zeros((120, 160), np.uint8)
+    mask[30:70, 40:90] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    base = ["fill", str(tmp_path / "a.png"), "--model", str(model_path)]
+    assert main(base + ["--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "o1.png")]) == 0
+    assert main(base + ["--box", "40,30,50,40", "-o", str(tmp_path / "o2.png")]) == 0
+    o1, o2 = np.asarray(Image.open(tmp_path / "o1.png")), np.asarray(Image.open(tmp_path / "o2.png"))
+    assert (o1 == o2).all() and (o1[mask == 0] == img[mask == 0]).all()
+    inv = 255 - mask
+    Image.fromarray(inv).save(tmp_path / "inv.png")
+    assert main(base + ["--mask", str(tmp_path / "inv.png"), "--invert-mask", "-o", str(tmp_path / "o3.png")]) == 0
+    assert (np.asarray(Image.open(tmp_path / "o3.png")) == o1).all()
+
+
+@pytest.mark.parametrize("kind", ["grey", "png16", "rgba"])
+def test_odd_inputs(model_path, tmp_path, kind):
+    img = photo(64, 80)
+    path = tmp_path / "in.png"
+    args = ["fill", str(path), "--model", str(model_path), "-o", str(tmp_path / "out.png")]
+    if kind == "grey":
+        Image.fromarray(img[..., 0]).save(path)
+        args += ["--box", "10,10,20,20"]
+    elif kind == "png16":
+        Image.fromarray(img[..., 0].astype(np.uint16) * 257).save(path)
+        args += ["--box", "10,10,20,20"]
+    else:  # transparent pixels are the hole
+        alpha = np.full((64, 80), 255, np.uint8)
+        alpha[20:40, 30:50] = 0
+        Image.fromarray(np.dstack([img, alpha])).save(path)
+    assert main(args) == 0
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    assert out.shape == (64, 80, 3)
+    if kind == "rgba":
+        assert (out[:20] == img[:20]).all() and (out[20:40, 30:50] != img[20:40, 30:50]).any()
+
+
+def test_output_never_overwrites_input_unless_asked(model_path, tmp_path, capsys):
+    path = tmp_path / "x.png"
+    Image.fromarray(photo(40, 40)).save(path)
+    before = path.read_bytes()
+    args = ["fill", str(path), "--model", str(model_path), "--box", "5,5,10,10", "-o", str(path)]
+    assert main(args) == 2 and "overwrite" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0 and path.read_bytes() != before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_folder_mode_with_a_corrupt_file_and_rerun(model_path, tmp_path, capsys):
+    src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    src.mkdir(), masks.mkdir()
+    for i in range(3):
+        Image.fromarray(photo(40, 48, seed=i)).save(src / f"p{i}.jpg")
+        m = np.zeros((40, 48), np.uint8)
+        m[10:20, 10 + i : 25 + i] = 255
+        Image.fromarray(m).save(masks / f"p{i}.png")
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(masks / "broken.png")
+    rc = main(["fill", "--input", str(src), "--mask-dir", str(masks), "-o", str(out), "--model", str(model_path),
+               "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "filled 3, skipped 0 existing, failed 1" in captured.out
+    assert "broken.jpg" in captured.err and "not an image" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"]
+    res = fill_folder(Inpainter.from_checkpoint(model_path), src, out, MaskSpec(), mask_dir=masks, progress=False)
+    assert len(res["skipped_existing"]) == 3 and not res["filled"]
+
+
+def test_boxes_outside_the_image_are_rejected():
+    with pytest.raises(ValueError, match="outside"):
+        boxes_to_mask((10, 10), [(20, 20, 5, 5)])
+    with pytest.raises(ValueError, match="positive"):
+        boxes_to_mask((10, 10), [(2, 2, 0, 5)])
+
+
+def test_onnx_backend_fills_like_pytorch(model_path, tmp_path):
+    from odinpaint.export import export_onnx
+
+    onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
+    img = photo(60, 70)
+    hole = boxes_to_mask((60, 70), [(20, 15, 18, 22)])
+    a = Inpainter.from_checkpoint(model_path).fill(img, hole)
+    b = Inpainter.from_checkpoint(onnx_path).fill(img, hole)
+    assert np.abs(a.astype(int) - b).max() <= 1
