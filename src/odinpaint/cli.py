@@ -198,6 +198,15 @@ def cmd_fill(args) -> int:
     return EXIT_USAGE if res["failed"] else 0
 
 
+def cmd_serve(args) -> int:
+    from odinpaint.inpainter import Inpainter
+    from odinpaint.server import serve
+
+    serve(Inpainter.from_checkpoint(args.model, args.device), host=args.host, port=args.port,
+          max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue)
+    return 0
+
+
 def _add_eval_options(p) -> None:
     p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
@@ -321,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--device", default="cpu")
     fp.add_argument("--no-progress", action="store_true")
     fp.set_defaults(func=cmd_fill)
+
+    sp = sub.add_parser("serve", help="a local web page with a brush, and a REST API")
+    sp.add_argument("--model", required=True, help="a checkpoint (.safetensors) or an ONNX export (.onnx)")
+    sp.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
+    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--max-upload-mb", type=float, default=20)
+    sp.add_argument("--workers", type=int, default=1, help="inferences at once")
+    sp.add_argument("--queue", type=int, default=8, help="requests that may wait; more get 503")
+    sp.add_argument("--device", default="cpu")
+    sp.set_defaults(func=cmd_serve)
 
     op = sub.add_parser("export", help="export a checkpoint's generator to ONNX (for onnxruntime)")
     op.add_argument("checkpoint")

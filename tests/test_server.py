@@ -1,0 +1,156 @@
+import io
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from browser import chromium_or_skip
+from conftest import smooth_image
+from odinpaint.inpainter import Inpainter
+from odinpaint.models import build
+from odinpaint.models.context_encoder import ContextEncoderArch
+from odinpaint.server import create_app, is_loopback
+
+
+@pytest.fixture(scope="module")
+def inpainter():
+    torch.manual_seed(0)
+    return Inpainter(build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True)))
+
+
+@pytest.fixture(scope="module")
+def client(inpainter):
+    return TestClient(create_app(inpainter, max_upload_mb=1))
+
+
+def png(a) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def photo(h=48, w=64):
+    return smooth_image(np.random.default_rng(3), h, w)
+
+
+def test_health_and_page_and_openapi(client):
+    r = client.get("/api/v1/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["model"]["class"] == "ContextEncoderArch"
+    assert "Inpaint" in client.get("/").text
+    assert "/api/v1/inpaint" in client.get("/openapi.json").json()["paths"]
+
+
+def test_inpaint_returns_png_changed_only_in_the_hole(client):
+    img = photo()
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:40] = 255
+    r = client.post("/api/v1/inpaint", files={"image": ("a.png", png(img), "image/png"),
+                                              "mask": ("m.png", png(mask), "image/png")})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    out = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert (out[mask == 0] == img[mask == 0]).all() and (out[mask > 0] != img[mask > 0]).any()
+
+
+@pytest.mark.parametrize("image,mask,code,text", [
+    (b"not an image", None, 415, "not an image"),
+    (None, b"", 422, "empty"),
+    (None, "small", 422, "mask is"),
+    (None, "full", 422, "whole image"),
+    (b"\x00" * (2 * 2**20), None, 413, "upload limit"),
+])
+def test_bad_requests(client, image, mask, code, text):
+    img = photo()
+    if mask == "small":
+        mask = png(np.zeros((10, 10), np.uint8))
+    elif mask == "full":
+        mask = png(np.full((48, 64), 255, np.uint8))
+    files = {"image": ("a.png", image if image is not None else png(img), "image/png"),
+             "mask": ("m.png", mask if mask is not None else png(np.zeros((48, 64), np.uint8)), "image/png")}
+    r = client.post("/api/v1/inpaint", files=files)
+    assert r.status_code == code and text in r.json()["detail"]
+
+
+def test_missing_field_is_422(client):
+    assert client.post("/api/v1/inpaint", files={"image": ("a.png", png(photo()), "image/png")}).status_code == 422
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(inpainter):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(inpainter), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+def test_browser_paint_and_inpaint(live_server, tmp_path):
+    img = photo(120, 160)
+    Image.fromarray(img).save(tmp_path / "photo.png")
+    pw, browser = chromium_or_skip()
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 800})
+        page.goto(live_server)
+        page.set_input_files("#file", str(tmp_path / "photo.png"))
+        page.wait_for_function("document.getElementById('photo').width === 160")
+        box = page.locator("#paint").bounding_box()
+        sx, sy = box["width"] / 160, box["height"] / 120  # image px -> screen px
+        page.fill("#size", "10")
+        page.dispatch_event("#size", "input")
+        strokes = [((30, 40), (90, 40)), ((120, 80), (120, 105))]
+        for (x0, y0), (x1, y1) in strokes:
+            page.mouse.move(box["x"] + x0 * sx, box["y"] + y0 * sy)
+            page.mouse.down()
+            for t in np.linspace(0, 1, 8):
+                page.mouse.move(box["x"] + (x0 + t * (x1 - x0)) * sx, box["y"] + (y0 + t * (y1 - y0)) * sy)
+            page.mouse.up()
+        page.screenshot(path=str(tmp_path / "before.png"))
+        page.click("#inpaint")
+        page.wait_for_function("document.getElementById('result').naturalWidth === 160", timeout=20000)
+        page.screenshot(path=str(tmp_path / "after.png"))
+        pixels = page.evaluate("""() => {
+            const img = document.getElementById('result'), c = document.createElement('canvas');
+            c.width = img.naturalWidth; c.height = img.naturalHeight;
+            const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+            return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
+        }""")
+        out = np.array(pixels, np.uint8).reshape(120, 160, 4)[..., :3]
+        assert "done in" in page.inner_text("#status")
+        assert not page.locator("#download").is_hidden()
+    finally:
+        browser.close()
+        pw.stop()
+    changed = (out.astype(int) - img).any(axis=2)
+    # on the strokes the image changed; far from them it is untouched
+    for (x0, y0), (x1, y1) in strokes:
+        for t in np.linspace(0, 1, 5):
+            x, y = int(x0 + t * (x1 - x0)), int(y0 + t * (y1 - y0))
+            assert changed[y - 1 : y + 2, x - 1 : x + 2].any(), (x, y)
+    far = np.ones((120, 160), bool)
+    far[25:55, 15:105] = False
+    far[65:120, 105:135] = False
+    assert not changed[far].any()
+    assert changed.sum() > 300
