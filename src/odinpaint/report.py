@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import textwrap
 import os
 import platform
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch  # noqa: E402
 from odinpaint import __version__, metrics  # noqa: E402
 from odinpaint.data.dataset import DataSet, to_tensor, to_uint8  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
-from odinpaint.training.plots import LEVEL_COLORS, plot_allocation, read_stats  # noqa: E402
+from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
 TIE_DB = 0.1  # differences under this many dB are reported as no clear difference
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
@@ -206,6 +207,7 @@ def fig_family_curves(stats_by_arm: dict, labels, family: str, path):
         axes.flat[5].plot(x, [r["mixed_psnr_hole"] for r in vals], marker="o", ms=3, label=labels[a])
     for lv, ax in enumerate(axes.flat):
         ax.ticklabel_format(axis="y", useOffset=False)
+        ax.xaxis.set_major_formatter(THOUSANDS)
         ax.set_title(f"level {lv + 1}" if lv < 5 else "mixed sizes", fontsize=10)
         ax.grid(alpha=0.3)
         if lv % 3 == 0:
@@ -229,9 +231,10 @@ def fig_samples(cfg, arms, level: str, fills: dict, test: np.ndarray, path, n_im
     known = image * (1 - mask)
     rows = [("input", known + mask * torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1))]
     for arm in arms:
-        rows.append((arm.label, metrics.composite(fills[arm.name](known, mask).float().clamp(-1, 1), image, mask)))
+        label = textwrap.fill(arm.label, 22)
+        rows.append((label, metrics.composite(fills[arm.name](known, mask).float().clamp(-1, 1), image, mask)))
     rows.append(("truth", image))
-    fig, axes = plt.subplots(len(rows), n_images, figsize=(1.25 * n_images + 1.6, 1.2 * len(rows) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(rows), n_images, figsize=(1.25 * n_images + 2.2, 1.2 * len(rows) + 0.6), squeeze=False)
     for r, (name, x) in enumerate(rows):
         pics = to_uint8(x)
         for c in range(n_images):
@@ -242,7 +245,7 @@ def fig_samples(cfg, arms, level: str, fills: dict, test: np.ndarray, path, n_im
         axes[r, 0].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
     title = "mixed sizes" if level == "mixed" else f"level {level}"
     fig.suptitle(f"Test samples, {title}: the same images and masks for every arm", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (1.2 * len(rows) + 0.6)))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 

@@ -22,6 +22,7 @@ from odinpaint.masks import NUM_LEVELS, eval_masks  # noqa: E402
 from odinpaint.metrics import composite  # noqa: E402
 
 LEVEL_COLORS = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, NUM_LEVELS))
+THOUSANDS = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}")
 
 
 def read_stats(run_dir) -> list[dict]:
@@ -37,6 +38,7 @@ def plot_loss(stats: list[dict], path: Path, title: str) -> None:
     for ax, k in zip(axes[0], keys):
         ax.plot(x, [r[k] for r in rows], lw=1)
         ax.set_xlabel("training images seen")
+        ax.xaxis.set_major_formatter(THOUSANDS)
         ax.set_ylabel(k)
         ax.set_yscale("log" if k == "loss" and min(r[k] for r in rows) > 0 else "linear")
         ax.grid(alpha=0.3)
