@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from odinpaint.models.inputs import FILLS, model_input
+from odinpaint.models.inputs import model_input, validate_generator_arch
 
 BOTTLENECK = 4  # spatial side of the channel-wise fully connected layer
 
@@ -33,12 +33,7 @@ class ContextEncoderArch:
     residual: bool = False     # output = filled input + a learned correction (starts at the fill, e.g. Telea)
 
     def validate(self) -> None:
-        if self.image_size < 16 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"arch.image_size must be a power of two >= 16, got {self.image_size}")
-        if self.width < 1:
-            raise ValueError(f"arch.width must be positive, got {self.width}")
-        if self.fill not in FILLS:
-            raise ValueError(f"arch.fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
+        validate_generator_arch(self)
 
     @property
     def n_layers(self) -> int:

@@ -19,6 +19,16 @@ CLASSICAL_FILLS = ("telea", "ns")
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 
 
+def validate_generator_arch(arch) -> None:
+    """Checks shared by every generator architecture (image_size, width, fill)."""
+    if arch.image_size < 16 or arch.image_size & (arch.image_size - 1):
+        raise ValueError(f"arch.image_size must be a power of two >= 16, got {arch.image_size}")
+    if arch.width < 1:
+        raise ValueError(f"arch.width must be positive, got {arch.width}")
+    if arch.fill not in FILLS:
+        raise ValueError(f"arch.fill must be one of {', '.join(FILLS)}, got {arch.fill!r}")
+
+
 @torch.no_grad()
 def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV inpainting of each image's hole, as a tensor like ``image``."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odinpaint.models.inputs import FILLS, model_input
+from odinpaint.models.inputs import model_input, validate_generator_arch
 
 
 @dataclass
@@ -30,12 +30,7 @@ class UNetArch:
     dropout: float = 0.5       # in the three innermost decoder blocks, pix2pix's noise source
 
     def validate(self) -> None:
-        if self.image_size < 16 or self.image_size & (self.image_size - 1):
-            raise ValueError(f"arch.image_size must be a power of two >= 16, got {self.image_size}")
-        if self.width < 1:
-            raise ValueError(f"arch.width must be positive, got {self.width}")
-        if self.fill not in FILLS:
-            raise ValueError(f"arch.fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
+        validate_generator_arch(self)
 
     @property
     def channels(self) -> list[int]:
