@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import smooth_image
 from odinpaint.baselines import BASELINES, baseline_fill

@@ -5,7 +5,7 @@ import pytest
 from browser import chromium_or_skip
 from odinpaint.cli import main
 from odinpaint.evaluate import EvalConfig
-from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
+from odinpaint.experiment import ExperimentConfig, run_experiment
 
 ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
 

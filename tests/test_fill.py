@@ -5,7 +5,7 @@ from PIL import Image
 
 from conftest import smooth_image
 from odinpaint.cli import main
-from odinpaint.fill import MaskSpec, fill_file, fill_folder
+from odinpaint.fill import MaskSpec, fill_folder
 from odinpaint.inpainter import HOLE_SHARE, MAX_DOWNSCALE, Inpainter, boxes_to_mask
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch

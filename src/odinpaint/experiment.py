@@ -150,7 +150,7 @@ def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path
             return "reused"
         shutil.rmtree(run_dir)  # settings changed since: this arm's old run no longer answers the question
     if (run_dir / "checkpoints" / "last.safetensors").is_file():
-        train(replace(tc), resume=run_dir)
+        train(tc, resume=run_dir)
         return "resumed"
     shutil.rmtree(run_dir, ignore_errors=True)  # started but never checkpointed: start over
     train(tc, run_dir=run_dir)

@@ -138,7 +138,7 @@ class Inpainter:
     def _next_band(self, todo: np.ndarray, max_window: int) -> np.ndarray:
         """The part of the remaining hole to fill this pass: all of it when every connected
         region fits one window, else a band next to the known pixels (outside in)."""
-        n, _, stats, _ = cv2.connectedComponentsWithStats(todo.astype(np.uint8), connectivity=8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(todo.astype(np.uint8), connectivity=8)
         biggest = max(max(s[2], s[3]) for s in stats[1:])
         if biggest <= HOLE_SHARE * max_window:
             return todo.copy()
