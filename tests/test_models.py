@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -173,3 +175,39 @@ def test_residual_model_starts_exactly_at_its_fill():
     out = net.train()(image, mask)
     out.mean().backward()
     assert net.up[-1][0].weight.grad.abs().sum() > 0  # the zero-initialised correction still learns
+
+
+def test_min_correction_drops_small_corrections_at_inference_only():
+    from odinpaint.models.inputs import model_input
+
+    arch = ContextEncoderArch(image_size=32, width=8, fill="ns", mask_channel=True, skips=True, residual=True,
+                              min_correction=4.0)
+    torch.manual_seed(0)
+    net = ContextEncoder(arch)
+    torch.nn.init.normal_(net.up[-1][0].weight, std=0.02)  # a trained-looking correction
+    image, mask = batch(2)
+    fill = model_input(image, mask, "ns", False).clamp(-1, 1)
+    with torch.no_grad():
+        raw = ContextEncoder(replace(arch, min_correction=0.0))
+        raw.load_state_dict(net.state_dict())
+        corr_raw = (raw.eval()(image, mask) - fill) * 127.5
+        corr = (net.eval()(image, mask) - fill) * 127.5
+        corr_train = (net.train()(image, mask) - fill) * 127.5
+    clear = (fill.abs() < 0.9) & ((corr_raw.abs() - 4.0).abs() > 0.01)  # away from the clamp and the threshold
+    small, large = clear & (corr_raw.abs() < 4.0), clear & (corr_raw.abs() > 4.0)
+    assert small.any() and large.any()
+    assert (corr[small] == 0).all()                                   # dropped
+    torch.testing.assert_close(corr[large], corr_raw[large])           # kept as they were
+    assert (corr_train[small] != 0).any()                              # training sees every correction
+
+
+def test_biharmonic_fill_is_scikit_image_s():
+    from odinpaint.baselines import biharmonic
+    from odinpaint.data.dataset import to_tensor, to_uint8
+    from odinpaint.models.inputs import model_input
+
+    image, mask = batch(2)
+    image = to_tensor(to_uint8(image))
+    x = model_input(image, mask, "biharmonic", mask_channel=False)
+    expected = biharmonic(to_uint8(image * (1 - mask))[1], mask[1, 0].numpy() > 0)
+    assert (to_uint8(x[1:])[0] == expected).all()

@@ -49,7 +49,8 @@ def test_ce_run_writes_everything(tiny_dataset, tmp_path):
     assert train(tiny(tiny_dataset, tmp_path, max_images=10)).name.startswith("001-")
 
 
-@pytest.mark.parametrize("model,extra", [("ce", {}), ("gan", {"hole_aware": True, "fill": "noise"})])
+@pytest.mark.parametrize("model,extra", [("ce", {}), ("ce", {"lr_schedule": "cosine"}),
+                                         ("gan", {"hole_aware": True, "fill": "noise"})])
 def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra):
     full = train(tiny(tiny_dataset, tmp_path / "a", model=model, ckpt_every=3, **extra))
     real = steps.STEPS[model]
@@ -152,3 +153,15 @@ def test_cli_errors_exit_2(tiny_dataset, tmp_path, capsys):
     assert "bad.safetensors" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from odinpaint.training.config import lr_factor
+
+    total = 1000
+    f = [lr_factor("cosine", s, total) for s in range(1, total + 1)]
+    assert f[0] == pytest.approx(1 / 20) and f[19] == pytest.approx(1.0)  # 2% warm-up: 20 steps
+    assert all(a >= b for a, b in zip(f[19:], f[20:]))                  # then never rises
+    assert f[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor("constant", 7, total) == 1.0
+

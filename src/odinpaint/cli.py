@@ -93,9 +93,9 @@ def _train_config(args):
     from odinpaint.training.config import TrainConfig
 
     fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
-              "mask_kind", "batch", "epochs", "max_images", "lr", "beta1", "seed", "device", "loss",
+              "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "loss",
               "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
-              "hole_aware", "residual", "skips", "log_every", "val_every", "ckpt_every", "val_images")
+              "hole_aware", "residual", "min_correction", "skips", "log_every", "val_every", "ckpt_every", "val_images")
     kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if args.no_skip:
         kw["skips"] = False
@@ -161,10 +161,24 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from odinpaint.export import export_onnx
+    from odinpaint.export import export_onnx, export_weights
 
-    out = export_onnx(args.checkpoint, args.onnx)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); run it with: odinpaint fill IMAGE --model {out} ...")
+    if not (args.onnx or args.weights):
+        raise UserError("give --onnx OUT.onnx and/or --weights OUT.safetensors")
+    for out in ([export_onnx(args.checkpoint, args.onnx)] if args.onnx else []) + \
+               ([export_weights(args.checkpoint, args.weights)] if args.weights else []):
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); run it with: odinpaint fill IMAGE --model {out} ...")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from odinpaint.bench import BenchConfig, markdown_table, run_bench, write_json
+
+    result = run_bench(BenchConfig(quick=args.quick, data=args.data or "", repeats=args.repeats, compile=args.compile))
+    print()
+    print(markdown_table(result))
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
     return 0
 
 
@@ -176,16 +190,22 @@ def _box(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _inpainter(args):
+    """``--model``, or the model shipped with odinpaint when it is left out."""
+    from odinpaint.inpainter import Inpainter
+
+    return Inpainter.from_checkpoint(args.model, args.device) if args.model else Inpainter.default(args.device)
+
+
 def cmd_fill(args) -> int:
     from odinpaint.fill import MaskSpec, fill_file, fill_folder
-    from odinpaint.inpainter import Inpainter
 
     if args.mask and args.box:
         raise UserError("give --mask or --box, not both")
     if (args.image is None) == (args.input is None):
         raise UserError("give one IMAGE, or --input DIR for a folder")
     spec = MaskSpec(mask=args.mask, boxes=tuple(args.box or ()), invert=args.invert_mask, dilate=args.dilate)
-    inp = Inpainter.from_checkpoint(args.model, args.device)
+    inp = _inpainter(args)
     if args.image is not None:
         info = fill_file(inp, args.image, args.output, spec, overwrite=args.overwrite)
         print(f"wrote {info['out']} ({info['hole_pixels']:,} hole pixels filled)")
@@ -199,10 +219,9 @@ def cmd_fill(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from odinpaint.inpainter import Inpainter
     from odinpaint.server import serve
 
-    serve(Inpainter.from_checkpoint(args.model, args.device), host=args.host, port=args.port,
+    serve(_inpainter(args), host=args.host, port=args.port,
           max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue)
     return 0
 
@@ -258,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--max-images", type=int, help="budget in training images seen (overrides --epochs)")
     tp.add_argument("--batch", type=int)
     tp.add_argument("--lr", type=float)
+    tp.add_argument("--lr-schedule", choices=("constant", "cosine"), help="cosine: 2%% warm-up, then decay to 0")
     tp.add_argument("--beta1", type=float)
     tp.add_argument("--seed", type=int)
     tp.add_argument("--device", help="cpu | cuda | cuda:N")
@@ -271,11 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--gan-loss", choices=("vanilla", "lsgan"))
     tp.add_argument("--width", type=int, help="generator base width")
     tp.add_argument("--d-width", type=int, help="discriminator base width")
-    tp.add_argument("--fill", choices=("black", "mean", "noise", "telea", "ns"), help="hole fill on input")
+    tp.add_argument("--fill", choices=("black", "mean", "noise", "telea", "ns", "biharmonic"), help="hole fill on input")
     tp.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, help="mask as an extra input channel")
     tp.add_argument("--skips", action=argparse.BooleanOptionalAction, help="encoder-decoder skip connections")
     tp.add_argument("--no-skip", action="store_true", help="GAN: remove the U-Net skips (the report's trial)")
     tp.add_argument("--residual", action=argparse.BooleanOptionalAction, help="CE: output = input fill + correction")
+    tp.add_argument("--min-correction", type=float, metavar="GREY", help="CE residual: at inference, drop "
+                                                                         "corrections under GREY levels")
     tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
     tp.add_argument("--log-every", type=int)
     tp.add_argument("--val-every", type=int)
@@ -320,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("image", nargs="?", help="the image to fill (or --input DIR)")
     fp.add_argument("--mask", help="mask image, white = hole (in folder mode: one mask for every image)")
     fp.add_argument("--box", type=_box, action="append", metavar="x,y,w,h", help="a rectangular hole (repeatable)")
-    fp.add_argument("--model", required=True, help="a checkpoint (.safetensors) or an ONNX export (.onnx)")
+    fp.add_argument("--model", help="a checkpoint (.safetensors) or an ONNX export (.onnx); default: the shipped model")
     fp.add_argument("--invert-mask", action="store_true", help="black = hole")
     fp.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N px")
     fp.add_argument("-o", "--output", required=True, help="output file (or folder with --input)")
@@ -332,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.set_defaults(func=cmd_fill)
 
     sp = sub.add_parser("serve", help="a local web page with a brush, and a REST API")
-    sp.add_argument("--model", required=True, help="a checkpoint (.safetensors) or an ONNX export (.onnx)")
+    sp.add_argument("--model", help="a checkpoint (.safetensors) or an ONNX export (.onnx); default: the shipped model")
     sp.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     sp.add_argument("--port", type=int, default=8000)
     sp.add_argument("--max-upload-mb", type=float, default=20)
@@ -341,10 +363,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="cpu")
     sp.set_defaults(func=cmd_serve)
 
-    op = sub.add_parser("export", help="export a checkpoint's generator to ONNX (for onnxruntime)")
+    op = sub.add_parser("export", help="export a checkpoint's generator to ONNX, or its weights alone")
     op.add_argument("checkpoint")
-    op.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    op.add_argument("--onnx", metavar="OUT.onnx", help="an ONNX graph for onnxruntime")
+    op.add_argument("--weights", metavar="OUT.safetensors", help="the generator's weights without optimizer state")
     op.set_defaults(func=cmd_export)
+
+    bp = sub.add_parser("bench", help="measure training and inference speed against this machine's matmul peak",
+                        description="Medians after warm-up; training FLOPs from torch.utils.flop_counter. "
+                                    "Prints a table and the goals; --json writes every figure.")
+    bp.add_argument("--quick", action="store_true", help="64 px models plus the 128 px context encoder, no "
+                                                         "torch.compile (under 2 minutes)")
+    bp.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    bp.add_argument("--data", help="prepared data set for the loader figure (default: a synthetic split)")
+    bp.add_argument("--repeats", type=int, default=0, help="timed repeats per figure (default 5 quick, 10 full)")
+    bp.add_argument("--compile", action=argparse.BooleanOptionalAction, help="include torch.compile (default: "
+                                                                              "not with --quick)")
+    bp.set_defaults(func=cmd_bench)
 
     ep = sub.add_parser("eval", help="evaluate a checkpoint per level, beside the classical baselines")
     ep.add_argument("checkpoint")

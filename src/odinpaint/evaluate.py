@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from odinpaint import masks as masklib
 from odinpaint import metrics
-from odinpaint.data.dataset import to_tensor
+from odinpaint.data.dataset import quantize_8bit, to_tensor
 
 LEVEL_KEYS = [str(level) for level in range(1, masklib.NUM_LEVELS + 1)] + ["mixed"]
 
@@ -115,9 +115,10 @@ def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -
 
 
 def model_fill(net, device: str = "cpu"):
-    """A fill function for ``evaluate`` from a generator network (eval mode)."""
+    """A fill function for ``evaluate`` from a generator network (eval mode), its output on the
+    8-bit grid like every saved image."""
     net = net.to(device).eval()
-    return lambda known, mask: net(known, mask)
+    return lambda known, mask: quantize_8bit(net(known, mask))
 
 
 COLUMNS = (("psnr_hole", "PSNR hole", "{:.2f}"), ("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),

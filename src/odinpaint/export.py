@@ -1,4 +1,5 @@
-"""``odinpaint export CKPT --onnx OUT.onnx``: the generator as an ONNX graph for onnxruntime.
+"""``odinpaint export CKPT --onnx OUT.onnx``: the generator as an ONNX graph for onnxruntime;
+``--weights OUT.safetensors``: the generator's weights alone, for shipping.
 
 The graph is the network on its prepared input (hole fill applied, mask channel appended):
 fills such as Telea run in OpenCV before the graph, as they do before the PyTorch model.
@@ -37,11 +38,18 @@ class _Prepared(nn.Module):
 
 def export_onnx(checkpoint, out, batch_dynamic: bool = True) -> Path:
     """Write the checkpoint's generator to ``out`` (atomically); returns the path."""
+    from odinpaint.training.checkpoint import load_checkpoint
+
+    return export_net_onnx(load_checkpoint(checkpoint).build("G"), out, batch_dynamic)
+
+
+def export_net_onnx(net, out, batch_dynamic: bool = True) -> Path:
+    """Write generator ``net`` to ``out`` (atomically); returns the path."""
     import onnx
 
-    from odinpaint.training.checkpoint import atomic_write, load_checkpoint
+    from odinpaint.training.checkpoint import atomic_write
 
-    net = load_checkpoint(checkpoint).build("G").float()
+    net = net.float().eval()
     arch = net.arch
     # batch 2 in the example: torch.export would specialise a batch of 1 into the graph
     x = torch.zeros(2, 3 + int(arch.mask_channel), arch.image_size, arch.image_size)
@@ -59,6 +67,17 @@ def export_onnx(checkpoint, out, batch_dynamic: bool = True) -> Path:
 
     atomic_write(out, write)
     return out
+
+
+def export_weights(checkpoint, out) -> Path:
+    """Write the checkpoint's generator alone (no optimizer state) to ``out``: a small
+    safetensors file that ``Inpainter.from_checkpoint`` loads, as the shipped model is made."""
+    from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    keep = {k: ckpt.meta[k] for k in ("config", "step", "images", "best", "train_seconds") if k in ckpt.meta}
+    save_checkpoint(out, {"G": ckpt.build("G")}, {}, {**keep, "source": Path(checkpoint).name})
+    return Path(out)
 
 
 class OnnxGenerator:

@@ -18,6 +18,7 @@ the next pass treats it as known. Pixels outside the hole are never changed.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,6 +27,9 @@ from PIL import Image
 
 from odinpaint.data.dataset import to_tensor, to_uint8
 from odinpaint.masks import max_side
+
+# The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
+DEFAULT_MODEL = Path(__file__).parent / "weights" / "default.safetensors"
 
 HOLE_SHARE = 0.55     # a hole spans at most this share of its window's side
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: use passes
@@ -92,6 +96,17 @@ class Inpainter:
         from odinpaint.training.checkpoint import load_checkpoint
 
         return cls(load_checkpoint(path).build("G"), device)
+
+    @classmethod
+    def default(cls, device: str = "cpu") -> "Inpainter":
+        """The model shipped with odinpaint (``weights/default.safetensors``; see its model card).
+
+        >>> inp = Inpainter.default()
+        >>> out = inp.fill(Image.open("photo.jpg"), boxes_to_mask((768, 1024), [(600, 300, 60, 60)]))
+        """
+        if not DEFAULT_MODEL.is_file():
+            raise FileNotFoundError(f"{DEFAULT_MODEL}: the default model is not installed; pass a checkpoint instead")
+        return cls.from_checkpoint(DEFAULT_MODEL, device)
 
     @torch.no_grad()
     def predict(self, windows: np.ndarray, holes: np.ndarray) -> np.ndarray:

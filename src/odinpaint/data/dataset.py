@@ -35,6 +35,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Round images in [-1, 1] to the 8-bit grid: what a saved output holds. Models are scored
+    on this, as the classical methods (which return uint8) are."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().div(127.5).sub(1.0)
+
+
 class DataSet:
     def __init__(self, root):
         self.root = Path(root)

@@ -5,8 +5,10 @@
 - ``black``: the report's code (its "dark fill" bug);
 - ``mean``: the original on-demand code's mean pixel (117, 104, 123)/255;
 - ``noise``: uniform noise, drawn from torch's global generator (seeded, checkpointed);
-- ``telea`` / ``ns``: OpenCV's classical inpainting, so the network starts from the
-  classical answer and learns the correction (computed on the CPU, outside autograd).
+- ``telea`` / ``ns`` / ``biharmonic``: classical inpainting (OpenCV, scikit-image), so the
+  network starts from the classical answer and learns the correction (computed on the CPU,
+  outside autograd). Biharmonic is the best of the three on small holes and the slowest
+  (about 1 ms per 64 px image at level 1, 9 ms at level 5).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-FILLS = ("black", "mean", "noise", "telea", "ns")
-CLASSICAL_FILLS = ("telea", "ns")
+FILLS = ("black", "mean", "noise", "telea", "ns", "biharmonic")
+CLASSICAL_FILLS = ("telea", "ns", "biharmonic")
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 
 

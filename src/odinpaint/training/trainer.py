@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from odinpaint import metrics
 from odinpaint.data.dataset import DataSet, to_tensor
-from odinpaint.evaluate import EvalConfig, evaluate
+from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
 from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
 from odinpaint.training import config as C
@@ -49,14 +49,16 @@ class TrainingError(RuntimeError):
 def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
     if cfg.model == "ce":
         return {"G": ContextEncoder(ContextEncoderArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips,
-                                                       cfg.residual))}
+                                                       cfg.residual, cfg.min_correction))}
     return {"G": UNet(UNetArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips)),
             "D": PatchGAN(PatchGANArch(cfg.d_width, 3, cfg.hole_aware))}
 
 
 def make_optimizers(nets: dict, cfg: C.TrainConfig) -> dict[str, torch.optim.Optimizer]:
-    """Adam as in both papers; the fused kernel where the device has one."""
-    kernel = {"fused": True} if cfg.device.startswith("cuda") else {"foreach": True}
+    """Adam as in both papers, with the multi-tensor (foreach) kernel, or the fused one when
+    ``fused_adam``. Fused is not the default: on CPU a resumed run then drifts from an
+    uninterrupted one in the last bits (seen in the resume test), and exact resume is promised."""
+    kernel = {"fused": True} if cfg.fused_adam else {"foreach": True}
     return {k: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), **kernel) for k, net in nets.items()}
 
 
@@ -79,6 +81,14 @@ def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warm
         if i >= warmup:
             rates.append(cfg.batch / (time.perf_counter() - t))
     return float(np.median(rates))
+
+
+def make_batch(split: np.ndarray, idx: np.ndarray, masks: np.ndarray, levels: np.ndarray, device: str,
+               memory_format=torch.contiguous_format) -> dict[str, torch.Tensor]:
+    """A training batch: images ``split[idx]`` in [-1, 1], their hole masks and levels."""
+    return {"image": to_tensor(split[idx]).to(device).contiguous(memory_format=memory_format),
+            "mask": torch.from_numpy(masks)[:, None].float().to(device).contiguous(memory_format=memory_format),
+            "level": torch.from_numpy(levels)}
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,8 +145,7 @@ def _level_sums(psnr: torch.Tensor, levels: torch.Tensor) -> tuple[np.ndarray, n
 def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict:
     """Per-level validation on fixed masks (one per image per level)."""
     g = nets["G"]
-    g.eval()
-    res = evaluate(lambda known, mask: g(known, mask), val,
+    res = evaluate(model_fill(g, device), val,
                    EvalConfig(max_images=cfg.val_images, masks_per_image=1, batch_size=cfg.batch, seed=VAL_SEED),
                    progress=False, device=device)
     g.train()
@@ -216,9 +225,10 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         for step in range(start + 1, total_steps + 1):
             idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
             masks_np, levels_np = schedule.sample(size, np.random.default_rng([cfg.seed, 1, step]), cfg.mask_kind)
-            batch = {"image": to_tensor(train_split[idx]).to(device).contiguous(memory_format=memory_format),
-                     "mask": torch.from_numpy(masks_np)[:, None].float().to(device).contiguous(memory_format=memory_format),
-                     "level": torch.from_numpy(levels_np)}
+            batch = make_batch(train_split, idx, masks_np, levels_np, device, memory_format)
+            for opt in opts.values():
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * C.lr_factor(cfg.lr_schedule, step, total_steps)
             pred, logs = step_fn(nets, opts, batch, cfg)
             for key in ("loss", "d_loss"):
                 if key in logs and not torch.isfinite(logs[key]):

@@ -1,0 +1,347 @@
+"""``odinpaint bench``: how fast odinpaint trains and inpaints here, against this machine's limit.
+
+    odinpaint bench --quick --json bench.json     # under 2 minutes: 64 px, plus the 128 px CE
+    odinpaint bench                               # everything, with torch.compile
+
+    >>> from odinpaint.bench import BenchConfig, run_bench
+    >>> result = run_bench(BenchConfig(quick=True))
+    >>> result["train"][0]["fraction_of_peak"]
+
+The yardstick is the fp32 matrix-multiply peak measured in the same run. Every figure is a
+median over repeats after warm-up. Training FLOPs are counted by ``torch.utils.flop_counter``
+on one real step, so GFLOP/s = FLOPs per image x images/s. What is measured:
+
+- ``train``: images/s of the real training step (losses, backward, Adam) per model and size,
+  with the step's defaults, and for the context encoder the variants the defaults were chosen
+  from (contiguous memory, fused Adam, ``torch.compile``);
+- ``loader``: images/s of the trainer's batch assembly (memory-mapped split, mask drawing);
+- ``inference``: the generator network at its own size, batch 1 latency and batch 32
+  throughput, for eager, ``channels_last``, ``torch.compile`` and onnxruntime;
+- ``fill``: ``Inpainter.fill`` end to end on a 1024x768 photo with three holes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
+    "ce_128_fraction": 0.70, "gan_fraction": 0.60, "loader_ratio": 10.0,
+    "batch1_ms": 5.0, "fill_s": 0.5,
+}
+
+
+@dataclass
+class BenchConfig:
+    quick: bool = False        # 64 px models plus the 128 px context encoder; no torch.compile
+    data: str = ""             # prepared data set for the loader (a synthetic one when empty)
+    repeats: int = 0           # timed repeats per figure (0: 5 quick, 10 full)
+    compile: bool | None = None  # include torch.compile rows (default: not in quick mode)
+    progress: bool = True
+
+    def resolved(self) -> "BenchConfig":
+        return replace(self, repeats=self.repeats or (5 if self.quick else 10),
+                       compile=(not self.quick) if self.compile is None else self.compile)
+
+
+def _median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def machine_info() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "onnxruntime": onnxruntime.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
+    """fp32 GFLOP/s of an n x n matrix product, the best this machine's BLAS does."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    return 2 * n**3 / _median_seconds(lambda: a @ b, repeats) / 1e9
+
+
+# ----------------------------------------------------------------------------- training
+def train_config(model: str, size: int, **overrides):
+    """The configuration benchmarked: the quick preset at 64 px, the paper's widths at 128 px
+    (with a CPU-sized batch)."""
+    from odinpaint.training.config import TrainConfig, resolve
+
+    kw = {"preset": "quick" if size <= 64 else "paper", "batch": None if size <= 64 else 16, **overrides}
+    return resolve(TrainConfig(model=model, data="bench", progress=False, **kw))
+
+
+def _train_setup(cfg, size: int):
+    from odinpaint.training.schedule import make_schedule
+    from odinpaint.training.trainer import build_networks, make_optimizers
+
+    torch.manual_seed(0)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    nets = {k: n.to(memory_format=fmt).train() for k, n in build_networks(cfg, size).items()}
+    opts = make_optimizers(nets, cfg)
+    masks, levels = make_schedule("uniform", cfg.batch).sample(size, np.random.default_rng(0))
+    batch = {"image": (torch.rand(cfg.batch, 3, size, size) * 2 - 1).contiguous(memory_format=fmt),
+             "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=fmt),
+             "level": torch.from_numpy(levels)}
+    return nets, opts, batch
+
+
+def train_flops_per_image(cfg, size: int) -> float:
+    """FLOPs of one training step per image, counted by PyTorch's flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from odinpaint.training.steps import STEPS
+
+    nets, opts, batch = _train_setup(cfg, size)
+    with FlopCounterMode(display=False) as counter:
+        STEPS[cfg.model](nets, opts, batch, cfg)
+    return counter.get_total_flops() / cfg.batch
+
+
+def bench_train(cfg, size: int, repeats: int, compile: bool = False) -> dict:
+    """Training images/s of ``cfg`` (median step), plus compile time when compiled."""
+    from odinpaint.training.steps import STEPS
+
+    nets, opts, batch = _train_setup(cfg, size)
+    step = STEPS[cfg.model]
+    compile_s = None
+    if compile:
+        nets = {k: torch.compile(n) for k, n in nets.items()}
+        for k in nets:
+            nets[k].arch = nets[k]._orig_mod.arch  # the steps read G.arch
+        t = time.perf_counter()
+        step(nets, opts, batch, cfg)
+        compile_s = time.perf_counter() - t
+
+    def one():
+        _, logs = step(nets, opts, batch, cfg)
+        float(logs["loss"])  # wait for the device
+
+    seconds = _median_seconds(one, repeats)
+    return {"images_per_s": cfg.batch / seconds, "compile_s": compile_s}
+
+
+# ----------------------------------------------------------------------------- loader
+def bench_loader(data: str, size: int, batch: int, repeats: int) -> dict:
+    """Images/s of the trainer's batch assembly: indices, memory-mapped gather, float
+    conversion, masks for an on-demand split."""
+    from odinpaint.data.dataset import DataSet
+    from odinpaint.training.schedule import make_schedule
+    from odinpaint.training.trainer import batch_indices, make_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if data:
+            split = DataSet(data).split("train")
+            size = split.shape[1]
+        else:  # a synthetic split on disk, memory-mapped as a prepared one is
+            path = Path(tmp) / "train.npy"
+            arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(4096, size, size, 3))
+            arr[:] = np.random.default_rng(0).integers(0, 256, arr.shape, dtype=np.uint8)
+            arr.flush()
+            del arr
+            split = np.load(path, mmap_mode="r")
+        schedule = make_schedule("on-demand", batch)
+        state = {"step": 0}
+
+        def one():
+            s = state["step"] = state["step"] + 1
+            idx = np.sort(batch_indices(len(split), batch, s, seed=0))
+            masks, levels = schedule.sample(size, np.random.default_rng([0, 1, s]))
+            make_batch(split, idx, masks, levels, "cpu", torch.channels_last)
+
+        seconds = _median_seconds(one, max(repeats, 10))
+    return {"source": data or "synthetic", "size": size, "batch": batch, "images_per_s": batch / seconds}
+
+
+# ----------------------------------------------------------------------------- inference
+def default_generator():
+    """The shipped default model's generator, or its architecture untrained when the weights
+    are not installed (speed does not depend on the weights)."""
+    from odinpaint.inpainter import DEFAULT_MODEL
+    from odinpaint.models import ContextEncoder, ContextEncoderArch
+
+    if DEFAULT_MODEL.is_file():
+        from odinpaint.training.checkpoint import load_checkpoint
+
+        return load_checkpoint(DEFAULT_MODEL).build("G"), "shipped default model"
+    torch.manual_seed(0)
+    arch = ContextEncoderArch(64, 32, fill="ns", mask_channel=True, skips=True, residual=True)
+    return ContextEncoder(arch), "improved context encoder, untrained"
+
+
+def bench_inference(net, repeats: int, compile: bool) -> list[dict]:
+    """The generator on prepared input (fill applied, mask channel appended) at its own size."""
+    from odinpaint.export import OnnxGenerator, export_net_onnx
+
+    net = net.eval()
+    arch = net.arch
+    shape = (3 + int(arch.mask_channel), arch.image_size, arch.image_size)
+    inputs = {b: torch.rand(b, *shape) * 2 - 1 for b in (1, 32)}
+    rows = []
+
+    def add(backend, run, setup_s=None):
+        row = {"backend": backend, "size": arch.image_size, "setup_s": setup_s}
+        row["batch1_ms"] = 1000 * _median_seconds(lambda: run(inputs[1]), repeats * 4)
+        row["batch32_images_per_s"] = 32 / _median_seconds(lambda: run(inputs[32]), repeats)
+        rows.append(row)
+
+    with torch.inference_mode():
+        add("eager", net.forward_input)
+        cl = net.to(memory_format=torch.channels_last)
+        add("channels_last", lambda x: cl.forward_input(x.contiguous(memory_format=torch.channels_last)))
+        net = net.to(memory_format=torch.contiguous_format)
+    if compile:
+        compiled = torch.compile(net.forward_input)
+        t = time.perf_counter()
+        with torch.inference_mode():
+            compiled(inputs[1])
+            compiled(inputs[32])
+        setup = time.perf_counter() - t
+        with torch.inference_mode():
+            add("torch.compile", compiled, setup)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        path = export_net_onnx(net, Path(tmp) / "g.onnx")
+        session = OnnxGenerator(path).session
+        setup = time.perf_counter() - t
+        add("onnxruntime", lambda x: session.run(None, {"input": x.numpy()}), setup)
+    return rows
+
+
+def bench_fill(net, repeats: int) -> dict:
+    """``Inpainter.fill`` on a 1024x768 photo (scikit-image's astronaut) with three holes."""
+    import cv2
+    from skimage import data as skdata
+
+    from odinpaint.inpainter import Inpainter, boxes_to_mask
+
+    photo = cv2.resize(skdata.astronaut(), (1024, 768), interpolation=cv2.INTER_AREA)
+    boxes = [(120, 100, 40, 30), (600, 300, 60, 60), (380, 560, 120, 80)]
+    hole = boxes_to_mask(photo.shape[:2], boxes)
+    inp = Inpainter(net)
+    seconds = _median_seconds(lambda: inp.fill(photo, hole), repeats, warmup=1)
+    return {"image": "1024x768", "holes": [list(b) for b in boxes], "seconds": seconds}
+
+
+# ----------------------------------------------------------------------------- the whole run
+def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
+    cfg = (cfg or BenchConfig()).resolved()
+    from odinpaint.training.config import resolve  # noqa: F401  (import cost out of the timings)
+
+    result = {"machine": machine_info(), "config": asdict(cfg)}
+    log(f"bench on {result['machine']['cpu']} ({result['machine']['cores']} cores, "
+        f"{result['machine']['torch_threads']} torch threads), torch {torch.__version__}")
+    peak = matmul_peak(repeats=cfg.repeats)
+    result["peak_gflops"] = peak
+    log(f"fp32 matmul peak: {peak:.1f} GFLOP/s")
+
+    cases = [("ce", 64), ("gan", 64), ("ce", 128)] + ([] if cfg.quick else [("gan", 128)])
+    train = []
+    for model, size in cases:
+        base = train_config(model, size)
+        variants = [("default", base, False)]
+        if model == "ce":  # the defaults were chosen from these
+            variants += [("contiguous", replace(base, channels_last=False), False),
+                         ("fused adam", replace(base, fused_adam=True), False)]
+            if cfg.compile:
+                variants.append(("torch.compile", base, True))
+        flops = train_flops_per_image(base, size)
+        for name, tc, comp in variants:
+            r = bench_train(tc, size, cfg.repeats, comp)
+            gflops = flops * r["images_per_s"] / 1e9
+            row = {"model": model, "size": size, "variant": name, "width": tc.width, "batch": tc.batch,
+                   "images_per_s": r["images_per_s"], "gflop_per_image": flops / 1e9, "gflops": gflops,
+                   "fraction_of_peak": gflops / peak, "compile_s": r["compile_s"]}
+            train.append(row)
+            log(f"train {model} {size}px {name:14s} {row['images_per_s']:8.1f} img/s  {gflops:6.1f} GFLOP/s "
+                f"({row['fraction_of_peak']:.0%} of peak)" + (f", compile {r['compile_s']:.1f} s" if comp else ""))
+    result["train"] = train
+
+    trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
+    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
+    loader["trainer_images_per_s"] = trainer_rate
+    loader["ratio"] = loader["images_per_s"] / trainer_rate
+    result["loader"] = [loader]
+    log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
+        f"{loader['ratio']:.1f}x the fastest trainer ({trainer_rate:.0f} img/s)")
+
+    net, which = default_generator()
+    result["inference"] = bench_inference(net, cfg.repeats, cfg.compile)
+    for r in result["inference"]:
+        log(f"inference {which} {r['size']}px {r['backend']:14s} batch 1: {r['batch1_ms']:.2f} ms, "
+            f"batch 32: {r['batch32_images_per_s']:.0f} img/s")
+    result["fill"] = {**bench_fill(net, cfg.repeats), "model": which}
+    log(f"fill 1024x768, 3 holes: {result['fill']['seconds'] * 1000:.0f} ms")
+    result["goals"] = goals(result)
+    return result
+
+
+def goals(result: dict) -> list[dict]:
+    """Each goal with the measured figure and whether it is met."""
+    def train_frac(model, size):
+        rows = [r["fraction_of_peak"] for r in result["train"] if r["model"] == model and r["size"] == size]
+        return max(rows) if rows else None
+
+    gan = max((r["fraction_of_peak"] for r in result["train"] if r["model"] == "gan"), default=None)
+    best_b1 = min(r["batch1_ms"] for r in result["inference"])
+    rows = [("context encoder 128 px training, fraction of peak", train_frac("ce", 128), GOALS["ce_128_fraction"], True),
+            ("GAN training, fraction of peak (best size)", gan, GOALS["gan_fraction"], True),
+            ("loader / trainer images/s", result["loader"][0]["ratio"], GOALS["loader_ratio"], True),
+            ("batch-1 generator at 64 px, ms (best backend)", best_b1, GOALS["batch1_ms"], False),
+            ("fill 1024x768 with 3 holes, s", result["fill"]["seconds"], GOALS["fill_s"], False)]
+    return [{"goal": g, "measured": v, "target": t, "met": (v >= t) if higher else (v <= t)} for g, v, t, higher in rows]
+
+
+def markdown_table(result: dict) -> str:
+    peak = result["peak_gflops"]
+    lines = [f"fp32 matmul peak: **{peak:.1f} GFLOP/s** ({result['machine']['cpu']}, "
+             f"{result['machine']['torch_threads']} threads, torch {result['machine']['torch']})", "",
+             "| training | variant | width x batch | img/s | GFLOP/img | GFLOP/s | of peak |", "|---|---|---|---|---|---|---|"]
+    for r in result["train"]:
+        lines.append(f"| {r['model']} {r['size']} px | {r['variant']} | {r['width']} x {r['batch']} | {r['images_per_s']:.1f} | "
+                     f"{r['gflop_per_image']:.3f} | {r['gflops']:.1f} | {r['fraction_of_peak']:.0%} |")
+    ld = result["loader"][0]
+    lines += ["", f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
+              f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",
+              "| inference (generator, 64 px) | batch 1 ms | batch 32 img/s | setup s |", "|---|---|---|---|"]
+    for r in result["inference"]:
+        setup = f"{r['setup_s']:.1f}" if r["setup_s"] is not None else ""
+        lines.append(f"| {r['backend']} | {r['batch1_ms']:.2f} | {r['batch32_images_per_s']:.0f} | {setup} |")
+    lines += ["", f"Fill, 1024x768 photo, 3 holes ({result['fill']['model']}): {result['fill']['seconds'] * 1000:.0f} ms.",
+              "", "| goal | measured | target | met |", "|---|---|---|---|"]
+    for g in result["goals"]:
+        lines.append(f"| {g['goal']} | {g['measured']:.2f} | {g['target']} | {'yes' if g['met'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path) -> Path:
+    from odinpaint.training.checkpoint import atomic_write
+
+    path = Path(path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    return path

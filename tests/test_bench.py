@@ -1,0 +1,45 @@
+"""``odinpaint bench --quick`` runs and writes every field; its timings are reported, never asserted."""
+
+import json
+
+import numpy as np
+import torch
+
+from odinpaint.bench import GOALS, bench_loader, train_config, train_flops_per_image
+from odinpaint.cli import main
+
+
+def test_bench_quick_writes_every_field(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--repeats", "1", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert {"machine", "peak_gflops", "train", "loader", "inference", "fill", "goals"} <= set(r)
+    assert r["machine"]["cores"] >= 1 and r["machine"]["torch"] == torch.__version__
+    assert r["peak_gflops"] > 0
+    cases = {(t["model"], t["size"]) for t in r["train"]}
+    assert cases == {("ce", 64), ("gan", 64), ("ce", 128)}  # quick: 64 px, plus the 128 px context encoder
+    for t in r["train"]:
+        assert t["images_per_s"] > 0 and t["gflops"] > 0
+        assert abs(t["fraction_of_peak"] - t["gflops"] / r["peak_gflops"]) < 1e-9
+        assert abs(t["gflops"] - t["gflop_per_image"] * t["images_per_s"]) < 1e-6
+    assert r["loader"][0]["images_per_s"] > 0 and r["loader"][0]["ratio"] > 0
+    backends = [i["backend"] for i in r["inference"]]
+    assert backends == ["eager", "channels_last", "onnxruntime"]  # quick: no torch.compile
+    assert all(i["batch1_ms"] > 0 and i["batch32_images_per_s"] > 0 for i in r["inference"])
+    assert r["fill"]["seconds"] > 0 and r["fill"]["image"] == "1024x768" and len(r["fill"]["holes"]) == 3
+    assert len(r["goals"]) == len(GOALS)
+    printed = capsys.readouterr().out
+    assert "of peak" in printed and "fill 1024x768" in printed
+
+
+def test_flop_count_scales_with_image_area():
+    # Twice the side: 4x the pixels per layer, plus one more (deepest) layer down to the 4x4 bottleneck.
+    small = train_flops_per_image(train_config("ce", 64, batch=8), 64)
+    large = train_flops_per_image(train_config("ce", 64, batch=8), 128)
+    assert 4.0 < large / small < 5.0
+
+
+def test_loader_reads_a_prepared_split(tiny_dataset):
+    r = bench_loader(str(tiny_dataset), 64, batch=8, repeats=1)
+    assert r["source"] == str(tiny_dataset) and r["size"] == 32 and r["images_per_s"] > 0
+    assert np.isfinite(r["images_per_s"])
