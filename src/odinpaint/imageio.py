@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # The Pillow formats that may decode user data (JPEG covers camera MPO files too).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
-# Pillow's decompression-bomb guard, made an error instead of a warning: 80 megapixels is
+# The decompression-bomb guard, checked from the header before decoding: 80 megapixels is
 # above any camera photo we expect and far below what would exhaust memory.
 MAX_PIXELS = 80_000_000
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -89,7 +89,16 @@ def _tiff_with_opencv(data: bytes, name: str) -> Image.Image:
     if 256 not in ifd or 257 not in ifd:
         raise ImageError(name, "TIFF without an image size")
     _check_pixels(name, int(ifd[256]), int(ifd[257]))
-    a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # errors only: libtiff's warnings about odd tags would print past our one-line message
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = log.getLogLevel() if log else None
+    if log:
+        log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        if log:
+            log.setLogLevel(level)
     if a is None:
         raise ImageError(name, "TIFF layout that neither Pillow nor OpenCV can decode")
     a = _to_uint8(a)
@@ -107,14 +116,18 @@ def _decode_errors(name: str):
     """Any failure while identifying or decoding becomes an ImageError naming ``name``."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's notes on odd files: the outcome is what counts. (Its bomb warning, at 89
+            # megapixels, is superseded by our lower limit, checked right after the header.)
+            warnings.simplefilter("ignore")
             yield
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombError as e:
         raise ImageError(name, f"over the {MAX_PIXELS:,}-pixel limit, a decompression bomb? ({e})") from None
     except MemoryError:
         raise ImageError(name, "too large to decode in memory") from None
+    except (AttributeError, NameError, ImportError):
+        raise  # a bug in the code, not bad data: let it show
     except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, struct.error, ... on bad data
         raise ImageError(name, f"corrupt or truncated image ({type(e).__name__}: {e})") from None
 
@@ -190,6 +203,8 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
 def _convert(name: str, img: Image.Image, fn):
     try:
         return fn(img)
+    except (AttributeError, NameError, ImportError):
+        raise  # a bug in the code, not bad data: let it show
     except Exception as e:  # modes Pillow opens but cannot convert (e.g. LAB), or odd data in them
         raise ImageError(name, f"cannot convert a {img.mode} image ({type(e).__name__}: {e})") from None
 
