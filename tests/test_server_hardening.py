@@ -217,7 +217,10 @@ def test_load_on_loopback(tmp_path):
     src = str(Path(__file__).resolve().parents[1] / "src")
     proc = subprocess.Popen([sys.executable, "-m", "odinpaint", "serve", "--model", str(ckpt), "--port", str(port),
                              "--queue", "16"],
-                            env={**os.environ, "PYTHONPATH": src}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            # one torch thread: a 32 px model gains nothing from two, and on a shared
+                            # machine two threads that wait on each other cost 30x per request
+                            env={**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
