@@ -7,8 +7,9 @@
     odinpaint eval runs/000-ce-on-demand-quick/checkpoints/best.safetensors --data data/photos64
     odinpaint experiment --preset quick --data data/photos64
 
-Errors a user can fix (bad files, bad options, missing data) print one line naming the
-file or field and exit with status 2.
+Errors a user can fix (bad files, bad options, missing data, a full disk) print one line
+naming the file or field and exit with status 2. Batches (``fill --input``, ``data
+prepare``) go on past bad files, name each one at the end, and then exit with status 2.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def cmd_data_prepare(args) -> int:
     manifest = prepare(args.source, args.out, cfg, force=args.force, photos_root=Path(args.photos_root))
     print(summary(manifest))
     print(f"wrote {args.out}")
+    if manifest["skipped"]:  # the data set is complete without them, but the user should know
+        print(f"odinpaint: {len(manifest['skipped'])} unreadable file(s) skipped (listed above)", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
@@ -401,9 +405,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, ValueError, FileExistsError, FileNotFoundError, ImageError, DataSetError, CheckpointError,
-            TrainingError) as e:
-        print(f"odinpaint: error: {e}", file=sys.stderr)
+    except (UserError, ValueError, OSError, ImageError, DataSetError, CheckpointError, TrainingError) as e:
+        # OSError: a full disk, a read-only or missing folder; the message names the path
+        print("odinpaint: error: " + " ".join(str(e).split()), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("odinpaint: interrupted", file=sys.stderr)

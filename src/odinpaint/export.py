@@ -87,13 +87,23 @@ class OnnxGenerator:
     def __init__(self, path, threads: int | None = None):
         import onnxruntime as ort
 
+        from odinpaint.training.checkpoint import CheckpointError
+
+        if not Path(path).is_file():
+            raise CheckpointError(path, "no such ONNX file")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:  # onnxruntime parses a protobuf graph: a bad file is an error, never code that runs
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise CheckpointError(path, f"not a readable ONNX model ({type(e).__name__}: {e})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if "odinpaint_arch" not in meta:
-            raise ValueError(f"{path}: not an odinpaint ONNX export (no architecture in its metadata)")
-        self.arch = arch_from_dict(json.loads(meta["odinpaint_arch"]))
+            raise CheckpointError(path, "not an odinpaint ONNX export (no architecture in its metadata)")
+        try:
+            self.arch = arch_from_dict(json.loads(meta["odinpaint_arch"]))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(path, f"architecture in its metadata not understood ({e})") from None
 
     def eval(self):
         return self

@@ -56,19 +56,23 @@ def resolve_hole(image_path: str, alpha, shape, spec: MaskSpec, mask_path: str |
 
 
 def save_atomic(rgb: np.ndarray, out: Path) -> None:
-    """Write ``rgb`` to ``out`` through a temporary file in the same directory, then rename."""
+    """Write ``rgb`` to ``out`` through a temporary file in the same directory, then rename,
+    so a full disk or a crash never leaves a half-written image under the output's name."""
     fmt = SAVE_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ValueError(f"{out}: unknown output format (use one of {', '.join(SAVE_FORMATS)})")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
+    tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
         Image.fromarray(rgb).save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ValueError(f"{out}: cannot write the output ({e.strerror or e}); nothing was written") from None
         raise
 
 

@@ -7,9 +7,17 @@
 - ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole), returns a PNG;
 - ``GET /api/v1/health``: status and model; ``GET /docs``: the OpenAPI page.
 
-Uploads over ``max_upload_mb`` get 413, non-images 415, a mask that does not fit 422. At
-most ``workers`` requests run at once and ``queue`` more wait; beyond that 503. The server
-binds to loopback unless told otherwise, and warns when it is not. It accepts no file paths.
+What it lets in, and what it answers otherwise:
+- a request body over twice ``max_upload_mb`` (plus form overhead) or of unknown length gets
+  413 or 411 before any of it is read; one upload over ``max_upload_mb`` gets 413;
+- a part whose content type is neither ``image/*`` nor ``application/octet-stream``, or whose
+  bytes do not decode as JPEG, PNG, WebP, BMP, TIFF or GIF within the pixel limit, gets 415;
+- a mask missing, empty, of another size or covering the whole image gets 422;
+- requests carry image bytes only: no file names or paths are ever used.
+
+At most ``workers`` requests decode and run at once and ``queue`` more wait; beyond that
+503 with ``Retry-After``. The server binds to loopback unless told otherwise, and warns
+when it is not (there is no authentication).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from importlib.resources import files
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
 from odinpaint import __version__
@@ -43,6 +51,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class MaskError(ValueError):
+    """A mask that does not fit its image (HTTP 422)."""
+
+
+def decode_request(image: bytes, mask: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Uploaded bytes to (RGB uint8, hole bool). Raises ImageError when either does not
+    decode (415) and MaskError when the mask does not fit (422), and nothing else."""
+    rgb, _ = load_rgba(image, name="image")
+    mask_rgb, mask_alpha = load_rgba(mask, name="mask")
+    # A mask with transparency marks the hole with its opaque strokes (what a canvas gives).
+    grey = mask_alpha if mask_alpha is not None and mask_alpha.min() < 255 else mask_rgb.max(axis=2)
+    hole = binarize_mask(grey)
+    if hole.shape != rgb.shape[:2]:
+        raise MaskError(f"mask is {hole.shape[1]}x{hole.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")
+    if hole.all():
+        raise MaskError("the mask covers the whole image: there is nothing to fill from")
+    return rgb, hole
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 and one of unknown length
+    411, before any of it is read. Without it the form parser would spool a huge upload to
+    disk before the endpoint could look at its size."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is None:
+                return await JSONResponse({"detail": "a Content-Length header is required"}, 411)(scope, receive, send)
+            if not length.isdigit() or int(length) > self.limit:
+                detail = f"request body is larger than the upload limit ({self.limit // 2**20} MB in all)"
+                return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def _check_type(upload: UploadFile, what: str) -> None:
+    kind = (upload.content_type or "").split(";")[0].strip().lower()
+    if kind and not (kind.startswith("image/") or kind == "application/octet-stream"):
+        raise HTTPException(415, f"{what}: content type {kind} is not an image")
+
+
 async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -57,6 +109,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
     app = FastAPI(title="odinpaint", version=__version__,
                   description="On-demand image inpainting: upload an image and a mask (white = hole), get it filled.")
     limit = int(max_upload_mb * 2**20)
+    app.add_middleware(BodyLimit, limit=2 * limit + 2**20)  # two uploads plus the form's own bytes
     running = asyncio.Semaphore(workers)
     state = {"pending": 0}
 
@@ -67,40 +120,42 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
     @app.get("/api/v1/health")
     def health() -> dict:
         return {"status": "ok", "version": __version__, "model": arch_to_dict(inpainter.net.arch),
-                "max_upload_mb": max_upload_mb}
+                "max_upload_mb": max_upload_mb, "busy": state["pending"]}
+
+    def work(img_bytes: bytes, mask_bytes: bytes) -> bytes:
+        """Decode, fill, encode: in a worker thread, so the event loop keeps answering."""
+        try:
+            rgb, hole = decode_request(img_bytes, mask_bytes)
+        except ImageError as e:
+            raise HTTPException(415, str(e)) from None
+        except MaskError as e:
+            raise HTTPException(422, str(e)) from None
+        buf = io.BytesIO()
+        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG")
+        return buf.getvalue()
 
     @app.post("/api/v1/inpaint", responses={200: {"content": {"image/png": {}}, "description": "the filled image"},
+                                             411: {"description": "no Content-Length"},
                                              413: {"description": "upload too large"},
                                              415: {"description": "not an image"},
                                              422: {"description": "mask missing, empty or of another size"},
                                              503: {"description": "busy: too many requests waiting"}})
     async def inpaint(image: UploadFile = File(..., description="the photo"),
                       mask: UploadFile = File(..., description="the hole: white (> 127) = hole, same size")):
+        _check_type(image, "image")
+        _check_type(mask, "mask")
         img_bytes = await _read_limited(image, limit, "image")
         mask_bytes = await _read_limited(mask, limit, "mask")
-        try:
-            rgb, _ = load_rgba(img_bytes, name="image")
-            mask_rgb, mask_alpha = load_rgba(mask_bytes, name="mask")
-        except ImageError as e:
-            raise HTTPException(415, str(e)) from None
-        # A mask with transparency marks the hole with its opaque strokes (what a canvas gives).
-        grey = mask_alpha if mask_alpha is not None and mask_alpha.min() < 255 else mask_rgb.max(axis=2)
-        hole = binarize_mask(grey)
-        if hole.shape != rgb.shape[:2]:
-            raise HTTPException(422, f"mask is {hole.shape[1]}x{hole.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")
-        if hole.all():
-            raise HTTPException(422, "the mask covers the whole image: there is nothing to fill from")
+        # Decoding happens inside the bound too: it is where a big image costs memory.
         if state["pending"] >= workers + queue:
             raise HTTPException(503, "busy: too many requests waiting; try again shortly", headers={"Retry-After": "1"})
         state["pending"] += 1  # running or waiting for a worker
         try:
             async with running:
-                out = await run_in_threadpool(inpainter.fill_array, rgb, hole)
+                png = await run_in_threadpool(work, img_bytes, mask_bytes)
         finally:
             state["pending"] -= 1
-        buf = io.BytesIO()
-        Image.fromarray(np.asarray(out)).save(buf, format="PNG")
-        return Response(buf.getvalue(), media_type="image/png")
+        return Response(png, media_type="image/png")
 
     return app
 
@@ -111,4 +166,8 @@ def serve(inpainter: Inpainter, host: str = "127.0.0.1", port: int = 8000, **kwa
     if not is_loopback(host):
         warnings.warn(f"serving on {host}: reachable from other machines; odinpaint has no authentication",
                       stacklevel=2)
-    uvicorn.run(create_app(inpainter, **kwargs), host=host, port=port, log_level="info")
+    app = create_app(inpainter, **kwargs)
+    # uvicorn's own bound on open connections (503 beyond it) backs up the app's queue
+    # against connection floods; it is well above workers + queue so the app answers first.
+    backlog = 4 * (kwargs.get("workers", 1) + kwargs.get("queue", 8)) + 32
+    uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=backlog)

@@ -51,9 +51,14 @@ class DataSet:
             self.manifest = json.loads(mf.read_text())
         except json.JSONDecodeError as e:
             raise DataSetError(f"{mf}: corrupt manifest ({e})") from None
-        if self.manifest.get("format") != MANIFEST_FORMAT:
-            raise DataSetError(f"{mf}: data set format {self.manifest.get('format')!r}, expected {MANIFEST_FORMAT}")
-        self.size = int(self.manifest["size"])
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != MANIFEST_FORMAT:
+            found = self.manifest.get("format") if isinstance(self.manifest, dict) else None
+            raise DataSetError(f"{mf}: data set format {found!r}, expected {MANIFEST_FORMAT}")
+        try:
+            self.size = int(self.manifest["size"])
+            self.counts = {s: int(self.manifest["splits"][s]["count"]) for s in SPLITS}
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataSetError(f"{mf}: corrupt manifest (bad or missing {e})") from None
         self._splits: dict[str, np.ndarray] = {}
 
     def split(self, name: str) -> np.ndarray:
@@ -62,11 +67,13 @@ class DataSet:
             raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
         if name not in self._splits:
             path = self.root / f"{name}.npy"
-            try:
+            try:  # never allow_pickle: a .npy holding objects is refused, not unpickled
                 arr = np.load(path, mmap_mode="r")
-            except (OSError, ValueError) as e:
-                raise DataSetError(f"{path}: cannot open split ({e})") from None
-            expected = (self.manifest["splits"][name]["count"], self.size, self.size, 3)
+            except (OSError, ValueError, EOFError) as e:
+                raise DataSetError(f"{path}: cannot open split ({type(e).__name__}: {e})") from None
+            expected = (self.counts[name], self.size, self.size, 3)
+            if not isinstance(arr, np.ndarray):  # e.g. an .npz archive under the .npy name
+                raise DataSetError(f"{path}: not a .npy array file")
             if arr.shape != expected or arr.dtype != np.uint8:
                 raise DataSetError(f"{path}: shape {arr.shape} {arr.dtype}, manifest says {expected} uint8")
             self._splits[name] = arr

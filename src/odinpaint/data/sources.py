@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from odinpaint.imageio import IMAGE_EXTENSIONS, find_images, load_rgb
+from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, check_header, find_images, load_rgb
 
 SPLITS = ("train", "val", "test")
 
@@ -57,8 +55,11 @@ def load_item(item: Item) -> np.ndarray:
     """Decode one item as (H, W, 3) uint8. Raises ImageError naming the item."""
     if item.ref[0] == "zip":
         _, zpath, member = item.ref
-        with zipfile.ZipFile(zpath) as z:
-            data = z.read(member)
+        try:
+            with zipfile.ZipFile(zpath) as z:
+                data = z.read(member)
+        except Exception as e:  # a damaged archive: bad CRC, bad deflate stream, cut short
+            raise ImageError(item.name, f"cannot read it from {zpath} ({type(e).__name__}: {e})") from None
         return load_rgb(data, name=item.name)
     return load_rgb(item.ref[1], name=item.name)
 
@@ -80,23 +81,12 @@ def split_by_ratio(n: int, ratios: tuple[float, float, float], seed: int) -> lis
     return list(labels)
 
 
-def header_error(path: Path) -> str | None:
-    """Why ``path`` cannot be an image, judged from its header alone (cheap), or None."""
-    if path.stat().st_size == 0:
-        return "empty file (0 bytes)"
-    try:
-        with Image.open(path):
-            return None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return "not an image file (format not recognised)"
-
-
 def folder_source(root: Path, ratios, seed: int, crop: str) -> Source:
     """Any folder of images. Files whose header is unreadable are set aside before the
     split, so a broken file never leaves a split empty; later decode errors are skipped then."""
     files, skipped = [], []
     for f in find_images(root):
-        err = header_error(f)
+        err = check_header(f)
         if err:
             skipped.append({"file": str(f.relative_to(root)), "reason": err})
         else:

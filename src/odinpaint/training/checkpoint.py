@@ -9,11 +9,15 @@ anything: safetensors holds only tensors, the rest is JSON.
     >>> net = ckpt.build("G")                          # the generator, weights loaded, eval mode
 
 Files are written atomically (a temporary file in the same directory, fsync, rename), so a
-crash or a full disk mid-write leaves the previous checkpoint intact.
+crash or a full disk mid-write leaves the previous checkpoint intact; a failed write is a
+``CheckpointError`` that says so. The header holds a SHA-256 of every tensor, so a file
+damaged after it was written is refused by name instead of loading wrong weights. A pickle
+(a PyTorch ``.pt``/``.pth``) is refused without being unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -21,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from odinpaint import __version__
-from odinpaint.models import arch_from_dict, build
+from odinpaint.models import arch_from_dict, arch_to_dict, build
 
 FORMAT = "odinpaint-checkpoint"
 VERSION = 1
@@ -68,6 +72,8 @@ def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)``, then move the result into ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -86,6 +92,16 @@ def atomic_write(path: Path, write) -> None:
         os.close(dfd)
 
 
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def save_checkpoint(path, nets: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], meta: dict) -> None:
     tensors = {}
     for name, net in nets.items():
@@ -99,8 +115,12 @@ def save_checkpoint(path, nets: dict[str, nn.Module], optimizers: dict[str, torc
     tensors["rng.torch"] = torch.get_rng_state()
     full = {**meta, "archs": {n: _arch_dict(net) for n, net in nets.items()}, "optim": optim_meta,
             "odinpaint_version": __version__}
-    header = {"format": FORMAT, "version": str(VERSION), "odinpaint": json.dumps(full)}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=header))
+    header = {"format": FORMAT, "version": str(VERSION), "odinpaint": json.dumps(full), "sha256": tensor_digest(tensors)}
+    try:
+        atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=header))
+    except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished folder
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CheckpointError(path, f"cannot write the checkpoint ({reason}); the previous one is unchanged") from None
 
 
 def _arch_dict(net: nn.Module) -> dict:
@@ -124,6 +144,11 @@ class Checkpoint:
             raise CheckpointError(self.path, f"architecture of {name!r} not understood: {e}") from None
 
     def load_into(self, name: str, net: nn.Module) -> None:
+        stored, wanted = self.arch(name), getattr(net, "arch", None)
+        if wanted is not None and stored != wanted:  # say what differs, not which tensor shape broke
+            a, b = arch_to_dict(stored), arch_to_dict(wanted)
+            diff = ", ".join(f"{k} {a.get(k)!r} (needed {b.get(k)!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+            raise CheckpointError(self.path, f"network {name!r} is of another architecture: {diff}")
         prefix = f"model.{name}."
         sd = {k[len(prefix):]: v for k, v in self.tensors.items() if k.startswith(prefix)}
         try:
@@ -139,13 +164,36 @@ class Checkpoint:
         return net.eval()
 
     def load_optimizer(self, name: str, opt: torch.optim.Optimizer) -> None:
-        opt.load_state_dict(_optimizer_state(name, self.tensors, self.meta["optim"][name]))
+        try:
+            opt.load_state_dict(_optimizer_state(name, self.tensors, self.meta["optim"][name]))
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise CheckpointError(self.path, f"optimizer state of {name!r} missing or does not fit ({e})") from None
+
+
+def _pickle_kind(path: Path) -> str | None:
+    """What kind of pickle ``path`` is, from its first bytes, or None. (A safetensors file
+    starts with its header's length, 8 bytes, and then the header's opening brace.)"""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if head[8:9] == b"{":
+        return None
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a PyTorch .pt/.pth file holds a pickle)"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle"
+    return None
 
 
 def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; any other file is a CheckpointError
+    naming it. Nothing in the file is ever executed: it is tensors plus JSON."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such checkpoint file")
+    kind = _pickle_kind(path)
+    if kind is not None:
+        raise CheckpointError(path, f"{kind}, not a safetensors checkpoint; odinpaint never unpickles files, "
+                                    "since unpickling can run code")
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
@@ -160,4 +208,9 @@ def load_checkpoint(path) -> Checkpoint:
         meta = json.loads(header["odinpaint"])
     except (KeyError, json.JSONDecodeError) as e:
         raise CheckpointError(path, f"corrupt checkpoint header ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("archs"), dict):
+        raise CheckpointError(path, "corrupt checkpoint header (no architectures)")
+    # Checkpoints from before the digest have none; any that has one must match it.
+    if "sha256" in header and tensor_digest(tensors) != header["sha256"]:
+        raise CheckpointError(path, "corrupt checkpoint: its tensors do not match the checksum written with them")
     return Checkpoint(path, meta, tensors)

@@ -114,13 +114,21 @@ def next_run_dir(out: Path, name: str) -> Path:
     return out / f"{max(nums, default=-1) + 1:03d}-{name}"
 
 
+def _step_of(line: str) -> float:
+    """The step of a stats line; a line torn by a crash mid-write counts as past every checkpoint."""
+    try:
+        return json.loads(line).get("step", 0)
+    except (ValueError, AttributeError):
+        return math.inf
+
+
 class StatsLog:
     """Append-only ``stats.jsonl``; on resume, lines past the checkpoint's step are dropped."""
 
     def __init__(self, path: Path, keep_until_step: int | None = None):
         self.path = path
         if keep_until_step is not None and path.exists():
-            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= keep_until_step]
+            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and _step_of(ln) <= keep_until_step]
             path.write_text("".join(ln + "\n" for ln in kept))
         self.fh = open(path, "a")
 
