@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/photos64
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
 
-.PHONY: demo test venv photos clean
+.PHONY: demo test venv photos clean default-model bench
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,22 @@ $(DATA)/manifest.json: | venv photos
 demo: venv photos $(DATA)/manifest.json
 	$(BIN)/odinpaint experiment --preset quick --data $(DATA) --out experiments/quick
 	@echo "open experiments/quick/report/index.html (also report.md and results.json beside it)"
+
+# The shipped model, src/odinpaint/weights/default.safetensors (see its MODEL_CARD.md): the
+# improved context encoder (biharmonic start, learned correction) on the photos set.
+# Resumable: run it again after an interruption and it continues.
+SHIP_RUN := runs/default-model/000-default
+default-model: venv photos $(DATA)/manifest.json
+	@if [ -f $(SHIP_RUN)/config.json ]; then $(BIN)/odinpaint train --resume $(SHIP_RUN); else \
+	  $(BIN)/odinpaint train --model ce --data $(DATA) --out runs/default-model --name default \
+	    --fill biharmonic --mask-channel --skips --residual --min-correction 4 --composite \
+	    --loss psnr --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 200000; fi
+	$(BIN)/odinpaint export $(SHIP_RUN)/checkpoints/best.safetensors --weights src/odinpaint/weights/default.safetensors
+	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(DATA) --out runs/default-model/eval
+
+# Speed against this machine's matmul peak (README, Performance).
+bench: venv
+	$(BIN)/odinpaint bench --json bench.json
 
 test: venv
 	$(BIN)/python -m pytest -q
