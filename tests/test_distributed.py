@@ -224,3 +224,24 @@ def test_killed_two_process_run_resumes_exactly(two_process_run, dataset, tmp_pa
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
+
+def test_experiment_under_torchrun_trains_a_gan_and_rank_0_reports(dataset, tmp_path):
+    out = tmp_path / "exp"
+    script = tmp_path / "experiment.py"
+    # the improved GAN: a replicated hole-aware D, and dropout drawn per process
+    script.write_text(
+        "from odinpaint.evaluate import EvalConfig\n"
+        "from odinpaint.experiment import ExperimentConfig, run_experiment\n"
+        "from odinpaint.training.distributed import session\n"
+        "with session():\n"
+        f"    run_experiment(ExperimentConfig(data={str(dataset)!r}, out={str(out)!r}, only=('gan-improved', 'telea'),\n"
+        "        budgets={'gan': 40}, progress=False, eval=EvalConfig(max_images=6, masks_per_image=1),\n"
+        "        train_overrides={'width': 8, 'd_width': 8, 'batch': 10, 'val_images': 6, 'log_every': 1}))\n")
+    torchrun([str(script)])
+    res = json.loads((out / "report" / "results.json").read_text())
+    assert set(res["results"]) == {"gan-improved", "telea"} and res["environment"]["processes"] == 2
+    assert res["arms"][0]["run"]["status"] == "trained" and res["arms"][0]["training"]["images"] == 40
+    rows = stats(out / "arms" / "gan-improved")
+    assert any(r.get("event") == "distributed" and r["world_size"] == 2 for r in rows)
+    assert all(r["identical"] for r in rows if r.get("event") == "replicas")
+    assert (out / "report" / "index.html").is_file() and [p.name for p in (out / "arms").iterdir()] == ["gan-improved"]
