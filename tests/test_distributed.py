@@ -138,13 +138,28 @@ def _collectives_worker(rank: int, world: int, init_file: str) -> None:
                                            torch.tensor([lv for e in everyone for lv in e["levels"]]))
         assert (one_counts > 0).all() and schedule.counts == on_demand_counts(one_sums / one_counts, 90)
         assert ctx.share(f"from {rank}") == "from 0"
+        # the check run at every checkpoint notices one differing weight
+        torch.manual_seed(0)
+        net = nn.Linear(3, 2)
+        assert ctx.compare_replicas({"G": net}, {"counts": [1, 2]})["identical"]
+        with torch.no_grad():
+            net.weight[0, 0] += rank * 1e-6
+        report = ctx.compare_replicas({"G": net}, {"counts": [1, 2]})
+        assert not report["identical"] and len(set(report["weights_sha256"])) == 2
     finally:
         dist.destroy_process_group()
 
 
 def test_sync_bn_and_allocation_agree_across_two_processes(tmp_path):
     # fork: the two processes start at once with this one's imports (spawn re-imports torch)
-    mp.start_processes(_collectives_worker, args=(2, str(tmp_path / "store")), nprocs=2, join=True, start_method="fork")
+    procs = mp.start_processes(_collectives_worker, args=(2, str(tmp_path / "store")), nprocs=2, join=False,
+                               start_method="fork")
+    deadline = time.monotonic() + 120
+    while not procs.join(timeout=1):  # raises with the child's traceback if one failed
+        if time.monotonic() > deadline:
+            for p in procs.processes:
+                p.kill()
+            pytest.fail("the two processes did not finish within 120 s")
 
 
 # ----------------------------------------------------------------------------- torchrun, end to end
