@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,10 +28,8 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture
-def photo_folder(tmp_path):
-    """A folder of 12 synthetic photos (jpg and png, some in a subfolder)."""
-    root = tmp_path / "photos"
+def write_photo_folder(root: Path) -> Path:
+    """12 synthetic photos (jpg and png, some in a subfolder) in ``root``."""
     (root / "sub").mkdir(parents=True)
     r = np.random.default_rng(1)
     for i in range(12):
@@ -39,12 +39,20 @@ def photo_folder(tmp_path):
     return root
 
 
-@pytest.fixture
-def tiny_dataset(tmp_path, photo_folder):
-    """A prepared 32 px data set built from the synthetic folder."""
+def prepare_tiny_dataset(photos: Path, out: Path) -> Path:
+    """A prepared 32 px data set built from a synthetic folder."""
     from odinpaint.data.prepare import PrepareConfig, prepare
 
-    out = tmp_path / "ds32"
-    prepare(str(photo_folder), out, PrepareConfig(size=32, crop="patches", scales=(2, 3), min_std=1.0, workers=1),
+    prepare(str(photos), out, PrepareConfig(size=32, crop="patches", scales=(2, 3), min_std=1.0, workers=1),
             progress=False)
     return out
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    return write_photo_folder(tmp_path / "photos")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path, photo_folder):
+    return prepare_tiny_dataset(photo_folder, tmp_path / "ds32")

@@ -152,7 +152,7 @@ def bench_loader(data: str, size: int, batch: int, repeats: int) -> dict:
     conversion, masks for an on-demand split."""
     from odinpaint.data.dataset import DataSet
     from odinpaint.training.schedule import make_schedule
-    from odinpaint.training.trainer import batch_indices, make_batch
+    from odinpaint.training.trainer import make_batch, step_batch
 
     with tempfile.TemporaryDirectory() as tmp:
         if data:
@@ -165,13 +165,13 @@ def bench_loader(data: str, size: int, batch: int, repeats: int) -> dict:
             arr.flush()
             del arr
             split = np.load(path, mmap_mode="r")
+        cfg = train_config("ce", size, batch=batch)
         schedule = make_schedule("on-demand", batch)
         state = {"step": 0}
 
         def one():
-            s = state["step"] = state["step"] + 1
-            idx = np.sort(batch_indices(len(split), batch, s, seed=0))
-            masks, levels = schedule.sample(size, np.random.default_rng([0, 1, s]))
+            state["step"] += 1
+            idx, masks, levels = step_batch(cfg, schedule, len(split), size, state["step"])
             make_batch(split, idx, masks, levels, "cpu", torch.channels_last)
 
         seconds = _median_seconds(one, max(repeats, 10))

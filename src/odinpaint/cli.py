@@ -99,7 +99,8 @@ def _train_config(args):
     fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
               "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "loss",
               "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
-              "hole_aware", "residual", "min_correction", "skips", "log_every", "val_every", "ckpt_every", "val_images")
+              "hole_aware", "residual", "min_correction", "skips", "sync_bn", "log_every", "val_every", "ckpt_every",
+              "val_images")
     kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if args.no_skip:
         kw["skips"] = False
@@ -108,21 +109,31 @@ def _train_config(args):
     return TrainConfig(**kw, channels_last=not args.no_channels_last, progress=not args.no_progress)
 
 
+def _say():
+    """print on rank 0 only: under torchrun every process runs the command."""
+    from odinpaint.training.distributed import env_rank
+
+    return print if env_rank() == 0 else (lambda *a, **k: None)
+
+
 def cmd_train(args) -> int:
     from odinpaint.training import config as C
+    from odinpaint.training.distributed import session
     from odinpaint.training.trainer import train
 
-    if args.resume:
-        run_dir = train(C.TrainConfig(progress=not args.no_progress), resume=args.resume)
-    else:
-        cfg = C.resolve(_train_config(args))
-        print("options that differ from the defaults: " + ", ".join(f"{k}={v}" for k, v in C.non_defaults(cfg).items()))
-        if args.dry_run:
-            print(json.dumps(C.to_dict(cfg), indent=1))
-            return 0
-        run_dir = train(cfg)
-    print(f"run directory: {run_dir}")
-    print(f"evaluate with: odinpaint eval {run_dir / 'checkpoints' / 'best.safetensors'} --data <DIR>")
+    say = _say()
+    with session():
+        if args.resume:
+            run_dir = train(C.TrainConfig(progress=not args.no_progress), resume=args.resume)
+        else:
+            cfg = C.resolve(_train_config(args))
+            say("options that differ from the defaults: " + ", ".join(f"{k}={v}" for k, v in C.non_defaults(cfg).items()))
+            if args.dry_run:
+                say(json.dumps(C.to_dict(cfg), indent=1))
+                return 0
+            run_dir = train(cfg)
+    say(f"run directory: {run_dir}")
+    say(f"evaluate with: odinpaint eval {run_dir / 'checkpoints' / 'best.safetensors'} --data <DIR>")
     return 0
 
 
@@ -151,16 +162,19 @@ def cmd_eval(args) -> int:
 def cmd_experiment(args) -> int:
     from odinpaint.evaluate import EvalConfig
     from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
+    from odinpaint.training.distributed import session
 
     cfg = ExperimentConfig(data=args.data, preset=args.preset, out=args.out or "",
                            only=tuple(x for x in (args.only or "").split(",") if x), budget_minutes=args.budget_minutes,
                            seed=args.seed, device=args.device, progress=not args.no_progress,
                            eval=EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image))
-    if args.dry_run:
-        print(dry_run(cfg))
-        return 0
-    report = run_experiment(cfg)
-    print(f"report: {report / 'index.html'} (also report.md, results.json)")
+    say = _say()
+    with session():
+        if args.dry_run:
+            say(dry_run(cfg))
+            return 0
+        report = run_experiment(cfg)
+    say(f"report: {report / 'index.html'} (also report.md, results.json)")
     return 0
 
 
@@ -303,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--min-correction", type=float, metavar="GREY", help="CE residual: at inference, drop "
                                                                          "corrections under GREY levels")
     tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
+    tp.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
+                    help="under torchrun: BatchNorm statistics over every process's images "
+                         "(default: on when a process gets fewer than 32 images of the batch)")
     tp.add_argument("--log-every", type=int)
     tp.add_argument("--val-every", type=int)
     tp.add_argument("--ckpt-every", type=int)

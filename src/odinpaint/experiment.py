@@ -9,6 +9,10 @@ every arm, classical ones included, is scored on the same test images and masks.
 in ``OUT/arms/NAME``; a complete one is reused, an interrupted one resumed, so a stopped
 experiment picks up where it was. The report is ``OUT/report/index.html`` (self-contained),
 ``report.md`` and ``results.json``.
+
+Under ``torchrun`` (``torchrun --nproc_per_node N -m odinpaint experiment ...``) every arm
+trains data-parallel on all processes; rank 0 decides what to reuse, and alone evaluates
+and writes the report.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
+from odinpaint.training import distributed
 from odinpaint.training.checkpoint import load_checkpoint
 from odinpaint.training.config import TrainConfig, resolve
 
@@ -118,19 +123,22 @@ def arm_train_config(cfg: ExperimentConfig, arm: Arm, images: int | None) -> Tra
 
 
 def family_budgets(cfg: ExperimentConfig, arms: list[Arm]) -> dict:
-    """Images per learned arm, per family: equal within a family, so arms compare fairly."""
+    """Images per learned arm, per family: equal within a family, so arms compare fairly.
+    Under torchrun, rank 0 measures one process and counts it once per process."""
     if cfg.budgets:
         return dict(cfg.budgets)
     if cfg.budget_minutes is None:
         return dict(BUDGETS[cfg.preset] or {})
     from odinpaint.training.trainer import measure_train_throughput
 
+    ctx = distributed.setup(cfg.device)
     out = {}
-    for fam in sorted({a.family for a in arms if a.family != "classical"}):
-        first = next(a for a in arms if a.family == fam)
-        ips = measure_train_throughput(arm_train_config(cfg, first, None), DataSet(cfg.data).size)
-        out[fam] = int(cfg.budget_minutes * 60 * ips)
-    return out
+    if ctx.main:
+        for fam in sorted({a.family for a in arms if a.family != "classical"}):
+            first = next(a for a in arms if a.family == fam)
+            ips = measure_train_throughput(arm_train_config(cfg, first, None), DataSet(cfg.data).size)
+            out[fam] = int(cfg.budget_minutes * 60 * ips * ctx.world)
+    return ctx.share(out)
 
 
 def arm_complete(run_dir: Path) -> bool:
@@ -139,22 +147,34 @@ def arm_complete(run_dir: Path) -> bool:
         '"event": "done"' in stats.read_text()
 
 
-def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path) -> str:
-    """Train (or resume, or reuse) one arm; returns what was done."""
-    from odinpaint.training.trainer import train
-
-    tc = arm_train_config(cfg, arm, images)
+def arm_action(tc: TrainConfig, run_dir: Path) -> str:
+    """What one arm needs: ``reused`` (complete with these settings), ``resumed`` or ``trained``;
+    clears a run that cannot be continued."""
     if arm_complete(run_dir):
-        stored = json.loads((run_dir / "config.json").read_text())
+        # fields added to TrainConfig since the run was made take their defaults
+        stored = {**asdict(TrainConfig()), **json.loads((run_dir / "config.json").read_text())}
         if stored == asdict(replace(tc, progress=stored["progress"])):
             return "reused"
         shutil.rmtree(run_dir)  # settings changed since: this arm's old run no longer answers the question
     if (run_dir / "checkpoints" / "last.safetensors").is_file():
-        train(tc, resume=run_dir)
         return "resumed"
     shutil.rmtree(run_dir, ignore_errors=True)  # started but never checkpointed: start over
-    train(tc, run_dir=run_dir)
     return "trained"
+
+
+def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path) -> str:
+    """Train (or resume, or reuse) one arm; returns what was done. Under torchrun rank 0
+    decides for every process."""
+    from odinpaint.training.trainer import train
+
+    tc = arm_train_config(cfg, arm, images)
+    ctx = distributed.setup(cfg.device)
+    what = ctx.share(arm_action(tc, run_dir) if ctx.main else None)
+    if what == "resumed":
+        train(tc, resume=run_dir)
+    elif what == "trained":
+        train(tc, run_dir=run_dir)
+    return what
 
 
 def run_experiment(cfg: ExperimentConfig) -> Path:
@@ -162,11 +182,13 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     from odinpaint.report import write_report
 
     cfg = cfg.resolved()
+    ctx = distributed.setup(cfg.device)
     out = Path(cfg.out)
     arms = selected_arms(cfg)
     ds = DataSet(cfg.data)
     budgets = family_budgets(cfg, arms)
-    out.mkdir(parents=True, exist_ok=True)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
     results, runs = {}, {}
     t0 = time.perf_counter()
     for arm in arms:
@@ -175,6 +197,8 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         run_dir = out / "arms" / arm.name
         t = time.perf_counter()
         what = train_arm(cfg, arm, budgets.get(arm.family), run_dir)
+        if not ctx.main:
+            continue  # the other processes only train
         ckpt = run_dir / "checkpoints" / "best.safetensors"
         eval_file = run_dir / "test_eval.json"
         res = json.loads(eval_file.read_text()) if eval_file.is_file() else None
@@ -185,6 +209,8 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         results[arm.name] = res
         runs[arm.name] = {"dir": str(run_dir), "status": what, "seconds_this_session": round(time.perf_counter() - t, 1)}
         print(f"{arm.name}: {what}, mixed hole PSNR {res['levels']['mixed']['psnr_hole']:.2f} dB", flush=True)
+    if not ctx.main:
+        return out / "report"
     classical = [a for a in arms if a.family == "classical"]
     if classical:
         base = baseline_results(ds, cfg.eval, [a.name for a in classical], progress=cfg.progress)

@@ -69,7 +69,8 @@ def environment(cfg) -> dict:
             "numpy": np.__version__, "opencv": cv2.__version__, "scikit-image": skimage.__version__,
             "torchmetrics": torchmetrics.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": cfg.device}
+            "torch_threads": torch.get_num_threads(), "device": cfg.device,
+            "processes": int(os.environ.get("WORLD_SIZE", "1"))}  # torchrun's data-parallel processes
 
 
 # ----------------------------------------------------------------------------- claims

@@ -76,6 +76,8 @@ class TrainConfig:
     residual: bool | None = None         # context encoder: output = input fill + learned correction
     min_correction: float | None = None  # residual, inference: corrections under this many grey levels dropped
     hole_aware: bool | None = None       # D sees the mask and is judged on hole patches only
+    # data-parallel training under torchrun (odinpaint.training.distributed); batch stays the global batch
+    sync_bn: bool | None = None          # BatchNorm statistics over every rank's images; None: on when a rank gets < 32
     # bookkeeping
     log_every: int = 10                  # steps between loss lines in stats.jsonl
     val_every: int = 0                   # steps between validations (0: about 10 per run)

@@ -13,6 +13,10 @@ and PNG plots made from ``stats.jsonl``.
 Everything random derives from ``cfg.seed``: the data order and the masks of step ``s`` are
 pure functions of (seed, s), and torch's RNG state is checkpointed, so a resumed run on CPU
 gives the same weights as one that never stopped.
+
+Under ``torchrun`` the same loop trains data-parallel (``odinpaint.training.distributed``):
+``batch`` stays the global batch, each rank takes its slots of it, per-level PSNR and the
+logged losses are summed over ranks, and rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
 from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
 from odinpaint.training import config as C
+from odinpaint.training import distributed
 from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.training.schedule import make_schedule
 from odinpaint.training.steps import STEPS
@@ -107,6 +112,15 @@ def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
     return np.asarray(out)
 
 
+def step_batch(cfg: C.TrainConfig, schedule, n: int, size: int, step: int, slots: slice = slice(None)):
+    """Image indices, masks and levels of ``step`` for the process holding ``slots`` of the
+    global batch: the batch is drawn from (seed, step) exactly as one process draws it
+    (indices sorted for the memory map, masks in level order), then cut to the slots."""
+    idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
+    masks, levels = schedule.sample(size, np.random.default_rng([cfg.seed, 1, step]), cfg.mask_kind)
+    return idx[slots], masks[slots], levels[slots]
+
+
 def next_run_dir(out: Path, name: str) -> Path:
     """``out/NNN-name``, NNN one more than the highest number there."""
     out.mkdir(parents=True, exist_ok=True)
@@ -114,8 +128,8 @@ def next_run_dir(out: Path, name: str) -> Path:
     return out / f"{max(nums, default=-1) + 1:03d}-{name}"
 
 
-def _step_of(line: str) -> float:
-    """The step of a stats line; a line torn by a crash mid-write counts as past every checkpoint."""
+def _logged_step(line: str) -> float:
+    """The step of a stats line; infinite for a blank line or one torn by a kill mid-write."""
     try:
         return json.loads(line).get("step", 0)
     except (ValueError, AttributeError):
@@ -123,21 +137,28 @@ def _step_of(line: str) -> float:
 
 
 class StatsLog:
-    """Append-only ``stats.jsonl``; on resume, lines past the checkpoint's step are dropped."""
+    """Append-only ``stats.jsonl``; on resume, lines past the checkpoint's step are dropped.
+    With ``path`` None (ranks other than 0) it writes nothing."""
 
-    def __init__(self, path: Path, keep_until_step: int | None = None):
+    def __init__(self, path: Path | None, keep_until_step: int | None = None):
         self.path = path
+        self.fh = None
+        if path is None:
+            return
         if keep_until_step is not None and path.exists():
-            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and _step_of(ln) <= keep_until_step]
+            kept = [ln for ln in path.read_text().splitlines() if _logged_step(ln) <= keep_until_step]
             path.write_text("".join(ln + "\n" for ln in kept))
         self.fh = open(path, "a")
 
     def write(self, **record) -> None:
+        if self.fh is None:
+            return
         self.fh.write(json.dumps(record) + "\n")
         self.fh.flush()
 
     def close(self) -> None:
-        self.fh.close()
+        if self.fh is not None:
+            self.fh.close()
 
 
 def _to_float(logs: dict) -> dict:
@@ -148,6 +169,14 @@ def _level_sums(psnr: torch.Tensor, levels: torch.Tensor) -> tuple[np.ndarray, n
     sums = torch.zeros(NUM_LEVELS, dtype=torch.float64).index_add_(0, levels - 1, psnr.double().cpu())
     counts = torch.bincount(levels - 1, minlength=NUM_LEVELS)
     return sums.numpy(), counts.numpy()
+
+
+def _global_stats(ctx: distributed.Context, share: float, psnr, levels, logs: dict):
+    """The global batch's per-level PSNR sums and counts and its mean logged values: this
+    rank's, summed over ranks (values weighted by the rank's share of the batch)."""
+    keys = list(logs)
+    total = ctx.sum(np.concatenate([*_level_sums(psnr, levels), [share * float(logs[k]) for k in keys]]))
+    return total[:NUM_LEVELS], total[NUM_LEVELS:2 * NUM_LEVELS], dict(zip(keys, total[2 * NUM_LEVELS:]))
 
 
 def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict:
@@ -166,7 +195,9 @@ def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict
 def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, run_dir: str | Path | None = None) -> Path:
     """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory.
 
-    ``run_dir`` names the new run's directory instead of the next numbered one in ``cfg.out``."""
+    ``run_dir`` names the new run's directory instead of the next numbered one in ``cfg.out``.
+    Under torchrun every rank calls this with the same arguments; each returns once the run
+    is on disk."""
     if resume is not None:
         run_dir = Path(resume)
         cfg_path = run_dir / "config.json"
@@ -178,14 +209,20 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     else:
         cfg = C.resolve(cfg)
-        run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.out), cfg.name)
-        run_dir.mkdir(parents=True)
-        (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
         ckpt = None
+    ctx = distributed.setup(cfg.device)
+    if cfg.batch < ctx.world:
+        raise ValueError(f"config field 'batch': {cfg.batch} images cannot be split between {ctx.world} processes")
+    if resume is None:
+        if ctx.main:
+            run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.out), cfg.name)
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
+        run_dir = Path(ctx.share(str(run_dir) if ctx.main else None))
 
     ds = DataSet(cfg.data)
     train_split, val_split = ds.split("train"), ds.split("val")
-    n, size, device = len(train_split), ds.size, cfg.device
+    n, size, device = len(train_split), ds.size, ctx.device(cfg.device)
     total_steps = math.ceil((cfg.max_images or cfg.epochs * n) / cfg.batch)
     val_every = cfg.val_every or max(1, total_steps // 10)
     ckpt_every = cfg.ckpt_every or val_every
@@ -210,41 +247,49 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         torch.set_rng_state(ckpt.tensors["rng.torch"])
         start, best, seconds_before = ckpt.meta["step"], ckpt.meta["best"], ckpt.meta["train_seconds"]
         acc = [np.asarray(a) for a in ckpt.meta["psnr_acc"]]
-    log = StatsLog(run_dir / "stats.jsonl", keep_until_step=start if resume is not None else None)
+    sync_bn = distributed.use_sync_bn(cfg.sync_bn, cfg.batch, ctx.world)
+    models = ctx.replicate(nets, cfg.batch, sync_bn)  # what the step calls; nets: the plain networks
+    log = StatsLog(run_dir / "stats.jsonl" if ctx.main else None, keep_until_step=start if resume is not None else None)
     if start == 0:
         log.write(step=0, event="start", config=C.to_dict(cfg), train_images=n, size=size,
                   params={k: sum(p.numel() for p in net.parameters()) for k, net in nets.items()})
         log.write(step=0, event="allocation", counts=schedule.counts, psnr=None)
+    if ctx.active:
+        log.write(step=start, event="distributed", world_size=ctx.world, backend=ctx.backend, sync_bn=sync_bn,
+                  rank_batch=ctx.batch_sizes(cfg.batch))
 
     def checkpoint(name: str, step: int) -> Path:
         path = run_dir / "checkpoints" / f"{name}.safetensors"
-        save_checkpoint(path, nets, opts, {"config": C.to_dict(cfg), "step": step, "images": step * cfg.batch,
-                                           "best": best, "schedule": schedule.state_dict(),
-                                           "psnr_acc": [a.tolist() for a in acc],
-                                           "train_seconds": seconds_before + time.perf_counter() - t_start})
+        if ctx.main:
+            save_checkpoint(path, nets, opts, {"config": C.to_dict(cfg), "step": step, "images": step * cfg.batch,
+                                               "best": best, "schedule": schedule.state_dict(),
+                                               "psnr_acc": [a.tolist() for a in acc],
+                                               "train_seconds": seconds_before + time.perf_counter() - t_start})
         return path
 
     bar = tqdm(total=total_steps * cfg.batch, initial=start * cfg.batch, unit="img", unit_scale=True,
-               desc=f"train {run_dir.name}", disable=not cfg.progress, smoothing=0.1)
+               desc=f"train {run_dir.name}", disable=not (cfg.progress and ctx.main), smoothing=0.1)
+    mine, share = ctx.slots(cfg.batch), ctx.share_of(cfg.batch)  # this rank's part of every global batch
     log_acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
     t_start = t_log = time.perf_counter()
     collapse_streak, last_good = 0, None
     try:
         for step in range(start + 1, total_steps + 1):
-            idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
-            masks_np, levels_np = schedule.sample(size, np.random.default_rng([cfg.seed, 1, step]), cfg.mask_kind)
+            if ctx.active:  # dropout and noise of each rank: a pure function of (seed, rank, step)
+                torch.manual_seed(ctx.step_seed(cfg.seed, step))
+            idx, masks_np, levels_np = step_batch(cfg, schedule, n, size, step, mine)
             batch = make_batch(train_split, idx, masks_np, levels_np, device, memory_format)
             for opt in opts.values():
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * C.lr_factor(cfg.lr_schedule, step, total_steps)
-            pred, logs = step_fn(nets, opts, batch, cfg)
-            for key in ("loss", "d_loss"):
-                if key in logs and not torch.isfinite(logs[key]):
-                    raise TrainingError(f"step {step}: {key} is {float(logs[key])}; training stopped. "
-                                        f"Last good checkpoint: {last_good or 'none yet'}")
+            pred, logs = step_fn(models, opts, batch, cfg)
             with torch.no_grad():
                 psnr = metrics.psnr(metrics.composite(pred.float(), batch["image"], batch["mask"]), batch["image"])
-            sums, counts = _level_sums(psnr, batch["level"])
+            sums, counts, logs = _global_stats(ctx, share, psnr, batch["level"], logs)
+            for key in ("loss", "d_loss"):
+                if key in logs and not math.isfinite(logs[key]):
+                    raise TrainingError(f"step {step}: {key} is {float(logs[key])}; training stopped. "
+                                        f"Last good checkpoint: {last_good or 'none yet'}")
             for a in (acc, log_acc):
                 a[0] += sums
                 a[1] += counts
@@ -270,9 +315,10 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
                         msg = (f"discriminator collapse: D accuracy >= 0.99 on real and fake for "
                                f"{COLLAPSE_LOGS * cfg.log_every} steps (to step {step}); G gets little signal")
                         log.write(step=step, event="warning", message=msg)
-                        tqdm.write(f"warning: {msg}")
+                        if ctx.main:
+                            tqdm.write(f"warning: {msg}")
             if step % val_every == 0 or step == total_steps:
-                v = validate_run(nets, val_split, cfg, device)
+                v = ctx.share(validate_run(nets, val_split, cfg, device) if ctx.main else None)
                 log.write(step=step, event="val", **v)
                 if schedule.adaptive and cfg.psnr_source == "val":
                     schedule.update(v["psnr"])
@@ -281,6 +327,12 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
                     best = v["mean_psnr_hole"]
                     checkpoint("best", step)
             if step % ckpt_every == 0 or step == total_steps:
+                if ctx.active:  # every rank must hold the same model and allocation
+                    replicas = ctx.compare_replicas(nets, schedule.state_dict())
+                    log.write(step=step, event="replicas", **replicas)
+                    if not replicas["identical"]:
+                        raise TrainingError(f"step {step}: the processes hold different weights or allocations "
+                                            f"(see {run_dir / 'stats.jsonl'}); training stopped. Last good checkpoint: {last_good}")
                 last_good = checkpoint("last", step)
         if start < total_steps:
             log.write(step=total_steps, event="done", images=total_steps * cfg.batch,
@@ -288,7 +340,9 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
     finally:
         bar.close()
         log.close()
-    from odinpaint.training.plots import plot_run
+    if ctx.main:
+        from odinpaint.training.plots import plot_run
 
-    plot_run(run_dir, nets["G"], val_split)
+        plot_run(run_dir, nets["G"], val_split)
+    ctx.barrier()
     return run_dir
