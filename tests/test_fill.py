@@ -162,3 +162,28 @@ def test_onnx_backend_fills_like_pytorch(model_path, tmp_path):
     a = Inpainter.from_checkpoint(model_path).fill(img, hole)
     b = Inpainter.from_checkpoint(onnx_path).fill(img, hole)
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_fill_without_model_uses_the_shipped_one(tmp_path, capsys):
+    """A fresh install fills with the model in the package: no training, no download."""
+    from odinpaint.inpainter import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 5e6  # a few MB at most
+    img = photo(120, 160)
+    Image.fromarray(img).save(tmp_path / "photo.png")
+    assert main(["fill", str(tmp_path / "photo.png"), "--box", "60,40,30,20", "-o", str(tmp_path / "out.png")]) == 0
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    hole = boxes_to_mask((120, 160), [(60, 40, 30, 20)])
+    assert (out[~hole] == img[~hole]).all() and (out[hole] != img[hole]).any()
+    # a smooth photo's hole is filled close to the truth (the grey mean would be far off)
+    assert np.abs(out[hole].astype(int) - img[hole]).mean() < 12
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import odinpaint.inpainter as inpainter
+
+    monkeypatch.setattr(inpainter, "DEFAULT_MODEL", tmp_path / "gone.safetensors")
+    Image.fromarray(photo(40, 40)).save(tmp_path / "p.png")
+    assert main(["fill", str(tmp_path / "p.png"), "--box", "5,5,10,10", "-o", str(tmp_path / "o.png")]) == 2
+    assert "gone.safetensors: the default model is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()

@@ -165,3 +165,17 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert f[-1] == pytest.approx(0.0, abs=1e-12)
     assert lr_factor("constant", 7, total) == 1.0
 
+
+
+def test_compiled_training_matches_eager(tiny_dataset, tmp_path):
+    eager = train(tiny(tiny_dataset, tmp_path / "a", max_images=30))
+    compiled = train(tiny(tiny_dataset, tmp_path / "b", max_images=30, compile=True))
+    a, b = weights(eager / "checkpoints/last.safetensors"), weights(compiled / "checkpoints/last.safetensors")
+    assert a.keys() == b.keys()  # in-place compile: the checkpoint keys are the plain network's
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-4, rtol=1e-3)
+
+
+def test_bf16_is_refused_on_cpu():
+    with pytest.raises(ValueError, match="precision"):
+        resolve(TrainConfig(data="x", precision="bf16"))

@@ -97,8 +97,8 @@ def _train_config(args):
     from odinpaint.training.config import TrainConfig
 
     fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
-              "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "loss",
-              "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
+              "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "precision",
+              "loss", "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
               "hole_aware", "residual", "min_correction", "skips", "sync_bn", "log_every", "val_every", "ckpt_every",
               "val_images")
     kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
@@ -106,7 +106,7 @@ def _train_config(args):
         kw["skips"] = False
     if args.hole_l1 is not None:
         kw["hole_weight"] = args.hole_l1
-    return TrainConfig(**kw, channels_last=not args.no_channels_last, progress=not args.no_progress)
+    return TrainConfig(**kw, channels_last=not args.no_channels_last, compile=args.compile, progress=not args.no_progress)
 
 
 def _say():
@@ -324,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--val-every", type=int)
     tp.add_argument("--ckpt-every", type=int)
     tp.add_argument("--val-images", type=int)
-    tp.add_argument("--no-channels-last", action="store_true")
+    tp.add_argument("--no-channels-last", action="store_true", help="contiguous memory (channels_last is faster on CPU)")
+    tp.add_argument("--compile", action="store_true", help="torch.compile the networks (see odinpaint bench)")
+    tp.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast on CUDA only (default fp32)")
     tp.add_argument("--no-progress", action="store_true")
     tp.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tp.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")

@@ -86,8 +86,12 @@ class ContextEncoder(nn.Module):
             layers += [] if last else [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
             self.up.append(nn.Sequential(*layers))
             c_prev = c_out
-        if arch.residual:  # a zero correction at first: the model starts exactly at its input fill
-            nn.init.zeros_(self.up[-1][0].weight)
+        if arch.residual:
+            # A near-zero correction at first: the model starts at its input fill (within a
+            # fraction of a grey level). Not exactly zero: zero last-layer weights pass no
+            # gradient to the layers below, and from a good fill (biharmonic) whose errors
+            # are not systematic the correction then never got going (60k images, no change).
+            nn.init.normal_(self.up[-1][0].weight, std=1e-4)
             nn.init.zeros_(self.up[-1][0].bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

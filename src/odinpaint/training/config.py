@@ -59,6 +59,8 @@ class TrainConfig:
     seed: int = 0                        # drives data order, masks, init, dropout
     device: str = "cpu"                  # cpu | cuda | cuda:N
     channels_last: bool = True           # faster convolutions on CPU (odinpaint bench)
+    compile: bool = False                # torch.compile the networks (compile time is paid at the first steps)
+    precision: str = "fp32"              # fp32 | bf16 (autocast, CUDA only: CPUs without native bf16 crawl)
     fused_adam: bool = False             # fused Adam kernel instead of foreach; breaks bit-exact resume on CPU
     # reconstruction loss: image_weight * mean(err) + hole_weight * mean(err in the hole)
     loss: str | None = None              # l2 (context encoder) | l1 (pix2pix) | psnr (hole term = -PSNR)
@@ -172,6 +174,10 @@ def validate(cfg: TrainConfig) -> None:
         _fail("width", "widths must be positive")
     if cfg.mask_kind not in ("square", "freeform"):
         _fail("mask_kind", f"must be 'square' or 'freeform', got {cfg.mask_kind!r}")
+    if cfg.precision not in ("fp32", "bf16"):
+        _fail("precision", f"must be 'fp32' or 'bf16', got {cfg.precision!r}")
+    if cfg.precision == "bf16" and not cfg.device.startswith("cuda"):
+        _fail("precision", "bf16 autocast is for CUDA; on CPU odinpaint trains in fp32")
     if not (cfg.device == "cpu" or cfg.device.startswith("cuda")):
         _fail("device", f"must be cpu or cuda[:N], got {cfg.device!r}")
 

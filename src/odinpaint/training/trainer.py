@@ -90,9 +90,15 @@ def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warm
 
 def make_batch(split: np.ndarray, idx: np.ndarray, masks: np.ndarray, levels: np.ndarray, device: str,
                memory_format=torch.contiguous_format) -> dict[str, torch.Tensor]:
-    """A training batch: images ``split[idx]`` in [-1, 1], their hole masks and levels."""
-    return {"image": to_tensor(split[idx]).to(device).contiguous(memory_format=memory_format),
-            "mask": torch.from_numpy(masks)[:, None].float().to(device).contiguous(memory_format=memory_format),
+    """A training batch: images ``split[idx]`` in [-1, 1], their hole masks and levels. On CUDA
+    the host tensors are pinned so the copies run asynchronously."""
+    cuda = str(device).startswith("cuda")
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        t = t.pin_memory().to(device, non_blocking=True) if cuda else t
+        return t.contiguous(memory_format=memory_format)
+
+    return {"image": move(to_tensor(split[idx])), "mask": move(torch.from_numpy(masks)[:, None].float()),
             "level": torch.from_numpy(levels)}
 
 
@@ -249,6 +255,10 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         acc = [np.asarray(a) for a in ckpt.meta["psnr_acc"]]
     sync_bn = distributed.use_sync_bn(cfg.sync_bn, cfg.batch, ctx.world)
     models = ctx.replicate(nets, cfg.batch, sync_bn)  # what the step calls; nets: the plain networks
+    if cfg.compile:  # in place: parameters and checkpoint keys stay the plain network's
+        for net in nets.values():
+            net.compile()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     log = StatsLog(run_dir / "stats.jsonl" if ctx.main else None, keep_until_step=start if resume is not None else None)
     if start == 0:
         log.write(step=0, event="start", config=C.to_dict(cfg), train_images=n, size=size,
@@ -282,7 +292,8 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
             for opt in opts.values():
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * C.lr_factor(cfg.lr_schedule, step, total_steps)
-            pred, logs = step_fn(models, opts, batch, cfg)
+            with autocast:
+                pred, logs = step_fn(models, opts, batch, cfg)
             with torch.no_grad():
                 psnr = metrics.psnr(metrics.composite(pred.float(), batch["image"], batch["mask"]), batch["image"])
             sums, counts, logs = _global_stats(ctx, share, psnr, batch["level"], logs)
