@@ -132,7 +132,7 @@ def bench_train(cfg, size: int, repeats: int, compile: bool = False) -> dict:
     compile_s = None
     if compile:  # as the trainer does it (train --compile)
         for net in nets.values():
-            net.compile()
+            net.compile(dynamic=False)
         t = time.perf_counter()
         step(nets, opts, batch, cfg)
         compile_s = time.perf_counter() - t

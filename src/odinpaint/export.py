@@ -57,7 +57,7 @@ def export_net_onnx(net, out, batch_dynamic: bool = True) -> Path:
 
     def write(tmp):
         dynamic = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if batch_dynamic else None
-        torch.onnx.export(_Prepared(net), (x,), tmp, input_names=["input"], output_names=["pred"], opset_version=OPSET,
+        torch.onnx.export(_Prepared(net).eval(), (x,), tmp, input_names=["input"], output_names=["pred"], opset_version=OPSET,
                           dynamic_shapes=dynamic, dynamo=True)
         model = onnx.load(tmp)
         entry = model.metadata_props.add()

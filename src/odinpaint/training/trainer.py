@@ -257,7 +257,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
     models = ctx.replicate(nets, cfg.batch, sync_bn)  # what the step calls; nets: the plain networks
     if cfg.compile:  # in place: parameters and checkpoint keys stay the plain network's
         for net in nets.values():
-            net.compile()
+            net.compile(dynamic=False)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     log = StatsLog(run_dir / "stats.jsonl" if ctx.main else None, keep_until_step=start if resume is not None else None)
     if start == 0:
