@@ -31,7 +31,7 @@ class ContextEncoderArch:
     mask_channel: bool = False # give the mask as a fourth input channel
     skips: bool = False        # U-Net-style encoder-to-decoder skips (keeps detail near small holes)
     residual: bool = False     # output = filled input + a learned correction (starts at the fill, e.g. Telea)
-    min_correction: float = 0.0  # residual, inference: corrections under this many grey levels are dropped
+    min_correction: float = 0.0  # residual, at inference: corrections under this many grey levels are dropped
 
     def validate(self) -> None:
         validate_generator_arch(self)
@@ -89,8 +89,8 @@ class ContextEncoder(nn.Module):
         if arch.residual:
             # A near-zero correction at first: the model starts at its input fill (within a
             # fraction of a grey level). Not exactly zero: zero last-layer weights pass no
-            # gradient to the layers below, and from a good fill (biharmonic) whose errors
-            # are not systematic the correction then never got going (60k images, no change).
+            # gradient to the layers below, which then learn only once the last layer has
+            # moved, and from a biharmonic fill it hardly moved (60k images, no change).
             nn.init.normal_(self.up[-1][0].weight, std=1e-4)
             nn.init.zeros_(self.up[-1][0].bias)
 

@@ -93,12 +93,12 @@ class TrainConfig:
 # input at 64 px with narrow widths, for a 2-core CPU.
 PRESET_VALUES = {
     "ce": {
-        "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False, residual=False, min_correction=0.0,
-                         loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
-        "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False, residual=False, min_correction=0.0,
-                         loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
-        "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False, residual=False, min_correction=0.0,
-                         loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+        "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False, residual=False,
+                         min_correction=0.0, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+        "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False, residual=False,
+                         min_correction=0.0, loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
+        "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False, residual=False,
+                         min_correction=0.0, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
     },
     "gan": {
         "paper":    dict(batch=90, epochs=20, width=64, d_width=64, fill="black", mask_channel=False, skips=True,
