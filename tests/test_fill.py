@@ -187,3 +187,16 @@ def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert main(["fill", str(tmp_path / "p.png"), "--box", "5,5,10,10", "-o", str(tmp_path / "o.png")]) == 2
     assert "gone.safetensors: the default model is not installed" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_output_gets_the_permissions_of_a_plain_write(model_path, tmp_path):
+    import os
+
+    Image.fromarray(photo(40, 40)).save(tmp_path / "p.png")
+    old = os.umask(0o022)
+    try:
+        assert main(["fill", str(tmp_path / "p.png"), "--box", "5,5,10,10", "--model", str(model_path),
+                     "-o", str(tmp_path / "o.png")]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

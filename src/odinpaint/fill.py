@@ -14,8 +14,6 @@ at the end without stopping the batch.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from tqdm import tqdm
 
 from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask, load_rgba
 from odinpaint.inpainter import Inpainter, boxes_to_mask
+from odinpaint.training.checkpoint import atomic_write
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF"}
@@ -61,19 +60,11 @@ def save_atomic(rgb: np.ndarray, out: Path) -> None:
     fmt = SAVE_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ValueError(f"{out}: unknown output format (use one of {', '.join(SAVE_FORMATS)})")
-    tmp = None
+    options = {"quality": 95} if fmt == "JPEG" else {}
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        Image.fromarray(rgb).save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, out)
-    except BaseException as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ValueError(f"{out}: cannot write the output ({e.strerror or e}); nothing was written") from None
-        raise
+        atomic_write(out, lambda tmp: Image.fromarray(rgb).save(tmp, format=fmt, **options))
+    except OSError as e:
+        raise ValueError(f"{out}: cannot write the output ({e.strerror or e}); nothing was written") from None
 
 
 def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool = False,

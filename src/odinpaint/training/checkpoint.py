@@ -68,8 +68,16 @@ def _optimizer_state(name: str, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0666 less the umask); mkstemp's own is 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then move the result into ``path`` atomically."""
+    """Call ``write(tmp_path)``, then move the result into ``path`` atomically (with the
+    permissions a plain write would give it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
@@ -78,6 +86,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _new_file_mode())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
