@@ -40,7 +40,7 @@ default-model: venv photos $(DATA)/manifest.json
 	@if [ -f $(SHIP_RUN)/config.json ]; then $(BIN)/odinpaint train --resume $(SHIP_RUN); else \
 	  $(BIN)/odinpaint train --model ce --data $(DATA) --out runs/default-model --name default \
 	    --fill biharmonic --mask-channel --skips --residual --min-correction 4 --composite \
-	    --loss l2 --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 100000; fi
+	    --loss l2 --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 240000; fi
 	$(BIN)/odinpaint export $(SHIP_RUN)/checkpoints/best.safetensors --weights src/odinpaint/weights/default.safetensors
 	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(DATA) --out runs/default-model/eval
 
