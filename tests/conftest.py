@@ -56,3 +56,35 @@ def photo_folder(tmp_path):
 @pytest.fixture
 def tiny_dataset(tmp_path, photo_folder):
     return prepare_tiny_dataset(photo_folder, tmp_path / "ds32")
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A tiny untrained 32 px context encoder checkpoint (fill and bad-input tests)."""
+    import torch
+
+    from odinpaint.models import build
+    from odinpaint.models.context_encoder import ContextEncoderArch
+    from odinpaint.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    net = build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True))
+    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
+    save_checkpoint(path, {"G": net}, {}, {"step": 0})
+    return path
+
+
+def nan_on_call(real_step, call: int, key: str):
+    """A training step like ``real_step`` whose ``call``-th call reports ``key`` as NaN."""
+    import torch
+
+    calls = {"n": 0}
+
+    def step(*a, **k):
+        calls["n"] += 1
+        pred, logs = real_step(*a, **k)
+        if calls["n"] == call:
+            logs[key] = torch.tensor(float("nan"))
+        return pred, logs
+
+    return step

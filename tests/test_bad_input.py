@@ -19,24 +19,12 @@ from badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
 from conftest import smooth_image
 from odinpaint.cli import main
 from odinpaint.imageio import load_rgb
-from odinpaint.models import build
-from odinpaint.models.context_encoder import ContextEncoderArch
-from odinpaint.training.checkpoint import save_checkpoint
 
 H, W = 40, 48
 BOX = "10,8,16,12"  # x, y, w, h
 RGB = smooth_image(np.random.default_rng(7), H, W)
 BROKEN = broken_files(RGB)
 ODD = odd_files(RGB)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True))
-    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
-    save_checkpoint(path, {"G": net}, {}, {"step": 0})
-    return path
 
 
 @pytest.fixture(autouse=True)

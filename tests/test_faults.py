@@ -18,6 +18,7 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
+from conftest import nan_on_call
 from odinpaint.cli import main
 from odinpaint.training import checkpoint as ckpt_mod
 from odinpaint.training import steps
@@ -275,16 +276,7 @@ def test_resume_with_a_checkpoint_of_another_architecture(short_run, tmp_path, c
 
 
 def test_nan_loss_stops_training_with_a_clear_error(tiny_dataset, tmp_path, monkeypatch, capsys):
-    real, calls = steps.STEPS["ce"], {"n": 0}
-
-    def goes_nan(*a, **k):
-        calls["n"] += 1
-        pred, logs = real(*a, **k)
-        if calls["n"] == 3:
-            logs["loss"] = torch.tensor(float("nan"))
-        return pred, logs
-
-    monkeypatch.setitem(steps.STEPS, "ce", goes_nan)
+    monkeypatch.setitem(steps.STEPS, "ce", nan_on_call(steps.STEPS["ce"], 3, "loss"))
     assert main(train_args(tiny_dataset, tmp_path, "--max-images", "60", "--ckpt-every", "2")) == 2
     err = one_line_error(capsys)
     last = tmp_path / "000-t/checkpoints/last.safetensors"

@@ -1,24 +1,11 @@
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import smooth_image
 from odinpaint.cli import main
 from odinpaint.fill import MaskSpec, fill_folder
 from odinpaint.inpainter import HOLE_SHARE, MAX_DOWNSCALE, Inpainter, boxes_to_mask
-from odinpaint.models import build
-from odinpaint.models.context_encoder import ContextEncoderArch
-from odinpaint.training.checkpoint import save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True))
-    path = tmp_path_factory.mktemp("m") / "tiny.safetensors"
-    save_checkpoint(path, {"G": net}, {}, {"step": 0})
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from conftest import nan_on_call
 from odinpaint.cli import main
 from odinpaint.training import steps
 from odinpaint.training.checkpoint import CheckpointError, load_checkpoint
@@ -91,17 +92,7 @@ def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_pat
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
-    real = steps.STEPS["gan"]
-    calls = {"n": 0}
-
-    def goes_nan(*a, **k):
-        calls["n"] += 1
-        pred, logs = real(*a, **k)
-        if calls["n"] == 5:
-            logs["d_loss"] = torch.tensor(float("nan"))
-        return pred, logs
-
-    monkeypatch.setitem(steps.STEPS, "gan", goes_nan)
+    monkeypatch.setitem(steps.STEPS, "gan", nan_on_call(steps.STEPS["gan"], 5, "d_loss"))
     with pytest.raises(TrainingError, match="step 5: d_loss is nan") as e:
         train(tiny(tiny_dataset, tmp_path, model="gan", ckpt_every=2))
     run = next(tmp_path.iterdir())
