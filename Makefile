@@ -33,14 +33,15 @@ demo: venv photos $(DATA)/manifest.json
 	@echo "open experiments/quick/report/index.html (also report.md and results.json beside it)"
 
 # The shipped model, src/odinpaint/weights/default.safetensors (see its MODEL_CARD.md): the
-# improved context encoder (biharmonic start, learned correction) on the photos set.
+# improved context encoder (biharmonic start, learned correction, full-resolution head,
+# level-PSNR loss, 8-view test-time averaging) on the photos set.
 # Resumable: run it again after an interruption and it continues.
 SHIP_RUN := runs/default-model/000-default
 default-model: venv photos $(DATA)/manifest.json
 	@if [ -f $(SHIP_RUN)/config.json ]; then $(BIN)/odinpaint train --resume $(SHIP_RUN); else \
 	  $(BIN)/odinpaint train --model ce --data $(DATA) --out runs/default-model --name default \
-	    --fill biharmonic --mask-channel --skips --residual --min-correction 4 --composite \
-	    --loss l2 --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 240000; fi
+	    --fill biharmonic --mask-channel --skips --residual --refine --tta --min-correction 2 --composite \
+	    --loss level-psnr --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 180000; fi
 	$(BIN)/odinpaint export $(SHIP_RUN)/checkpoints/best.safetensors --weights src/odinpaint/weights/default.safetensors
 	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(DATA) --out runs/default-model/eval
 

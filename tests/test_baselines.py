@@ -67,3 +67,24 @@ def test_baseline_command_end_to_end(tiny_dataset, tmp_path, capsys):
 def test_baseline_command_on_missing_data_exits_2(tmp_path, capsys):
     assert main(["baseline", "--data", str(tmp_path / "nope")]) == 2
     assert "not a data set" in capsys.readouterr().err
+
+
+def test_classical_fill_on_several_threads_equals_one_at_a_time():
+    import torch
+
+    from odinpaint.models.inputs import classical_fill
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(6, 3, 32, 32, generator=g) * 2 - 1
+    mask = torch.zeros(6, 1, 32, 32)
+    for i in range(6):
+        mask[i, :, 3 + i : 10 + 2 * i, 5 : 9 + i] = 1
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = classical_fill("biharmonic", image, mask)
+        torch.set_num_threads(2)
+        two = classical_fill("biharmonic", image, mask)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)

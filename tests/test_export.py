@@ -26,6 +26,8 @@ def checkpoint_of(arch, path):
     ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True),
     ContextEncoderArch(image_size=32, width=8, fill="ns", mask_channel=True, skips=True, residual=True,
                        min_correction=2.0),
+    ContextEncoderArch(image_size=32, width=8, fill="biharmonic", mask_channel=True, skips=True, residual=True,
+                       refine=True, tta=True, min_correction=2.0),
     UNetArch(image_size=32, width=8),
 ])
 def test_onnx_matches_pytorch(arch, tmp_path):

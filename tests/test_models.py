@@ -34,6 +34,7 @@ def test_paper_widths_at_128():
 @pytest.mark.parametrize("arch", [
     ContextEncoderArch(image_size=32, width=8),
     ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True),
+    ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True, refine=True),
     UNetArch(image_size=32, width=8),
     UNetArch(image_size=32, width=8, skips=False, fill="noise", mask_channel=True),
 ])
@@ -164,19 +165,56 @@ def test_classical_fill_starts_from_telea_and_never_sees_the_hole():
     torch.testing.assert_close(model_input(other, mask, "telea", True), x)
 
 
-def test_residual_model_starts_at_its_fill():
+@pytest.mark.parametrize("refine", [False, True])
+def test_residual_model_starts_at_its_fill(refine):
     from odinpaint.models.inputs import model_input
 
     net = ContextEncoder(ContextEncoderArch(image_size=32, width=8, fill="ns", mask_channel=True, skips=True,
-                                            residual=True)).eval()
+                                            residual=True, refine=refine)).eval()
     image, mask = batch(2)
     start = (net(image, mask) - model_input(image, mask, "ns", False).clamp(-1, 1)).abs() * 127.5
     assert 0 < start.max() < 0.5  # within half a grey level, yet not exactly zero (gradients flow)
     image.requires_grad_(False)
     out = net.train()(image, mask)
     out.mean().backward()
-    assert net.up[-1][0].weight.grad.abs().sum() > 0
+    assert (net.refine[-1] if refine else net.up[-1][0]).weight.grad.abs().sum() > 0
     assert net.down[0][0].weight.grad.abs().sum() > 0  # from the first step the whole network learns
+
+
+def test_refine_head_sees_the_input_at_full_resolution():
+    from odinpaint.models.inputs import model_input
+
+    net = ContextEncoder(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, refine=True))
+    seen = []
+    net.refine.register_forward_hook(lambda mod, args, out: seen.append((args[0], out)))
+    image, mask = batch(2)
+    net.eval()(image, mask)
+    head_in, head_out = seen[0]
+    assert head_in.shape[-2:] == head_out.shape[-2:] == (32, 32)
+    torch.testing.assert_close(head_in[:, -4:], model_input(image, mask, "mean", True))  # the input itself
+
+
+def test_tta_averages_over_the_square_s_symmetries_at_inference_only():
+    torch.manual_seed(0)
+    arch = ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True, residual=True,
+                              refine=True, tta=True)
+    net = ContextEncoder(arch)
+    torch.nn.init.normal_(net.refine[-1].weight, std=0.05)  # a trained-looking correction
+    image, mask = batch(2)
+    mask[1, :, 3:9, 20:30] = 1  # not symmetric on its own
+    views = [(lambda t: t), (lambda t: t.flip(3)), (lambda t: t.flip(2)), (lambda t: t.transpose(2, 3))]
+    plain = ContextEncoder(replace(arch, tta=False))
+    plain.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        out = net.eval()(image, mask)
+        for v in views[1:]:  # each view's undo equals the view itself (flips and the transpose)
+            torch.testing.assert_close(v(net(v(image), v(mask))), out, atol=1e-6, rtol=0)
+        plain.eval()
+        assert (v(plain(v(image), v(mask))) - plain(image, mask)).abs().max() > 1e-3  # without TTA it is not
+        torch.manual_seed(1)
+        train_out = net.train()(image, mask)
+        torch.manual_seed(1)
+        torch.testing.assert_close(train_out, plain.train()(image, mask))  # training sees one view
 
 
 def test_min_correction_drops_small_corrections_at_inference_only():

@@ -170,3 +170,32 @@ def test_compiled_training_matches_eager(tiny_dataset, tmp_path):
 def test_bf16_is_refused_on_cpu():
     with pytest.raises(ValueError, match="precision"):
         resolve(TrainConfig(data="x", precision="bf16"))
+
+
+def test_level_psnr_loss_is_the_mean_over_levels_of_each_level_s_pooled_psnr():
+    from odinpaint.training.steps import PSNR_LOSS_EPS, level_psnr_loss
+
+    g = torch.Generator().manual_seed(0)
+    err = torch.rand(6, 3, 8, 8, generator=g) ** 2
+    mask = torch.zeros(6, 1, 8, 8)
+    mask[:, :, 2:5, 2:6] = 1
+    level = torch.tensor([1, 1, 3, 3, 3, 5])
+    mse = (err * mask).sum((1, 2, 3)) / (mask.sum((1, 2, 3)) * 3) / 4
+    pooled = [mse[:2].mean(), mse[2:5].mean(), mse[5:].mean()]
+    expected = sum(10 * torch.log10(p + PSNR_LOSS_EPS) for p in pooled) / 3
+    torch.testing.assert_close(level_psnr_loss(err, mask, level), expected)
+    # Errors 100x larger on one level move the loss by 20 dB / 3 levels however small the others
+    # are: every level counts the same in dB (plain L2 would let the large errors dominate).
+    big = err.clone()
+    big[5] *= 100
+    shift = level_psnr_loss(big, mask, level) - level_psnr_loss(err, mask, level)
+    assert abs(shift.item() - 20 / 3) < 0.05
+    # Within a level it is plain L2 (every hole pixel of the level weighs the same, whatever its
+    # sample's error); between levels the weight is 1 / (the level's samples x its pooled MSE).
+    e = err.clone().requires_grad_(True)
+    level_psnr_loss(e, mask, level).backward()
+    w = e.grad[:, 0, 3, 3]  # one hole pixel per sample
+    torch.testing.assert_close(w[0], w[1])
+    torch.testing.assert_close(w[2], w[4])
+    torch.testing.assert_close(w[0] / w[5], (pooled[2] + PSNR_LOSS_EPS) / (2 * (pooled[0] + PSNR_LOSS_EPS)))
+    assert (e.grad[:, :, 0, 0] == 0).all()  # known pixels play no part

@@ -9,12 +9,11 @@ They run through the same evaluation code as the learned models (``odinpaint.eva
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
-import torch
 from skimage.restoration import inpaint_biharmonic
-
-from odinpaint.data.dataset import to_tensor, to_uint8
 
 INPAINT_RADIUS = 3  # OpenCV's neighbourhood radius; its documented default choice
 
@@ -50,11 +49,7 @@ def get_baseline(name: str):
 def baseline_fill(name: str):
     """A fill function ``(known, mask) -> prediction`` for ``evaluate``, like a model's:
     ``known`` (N, 3, H, W) in [-1, 1] with the hole blanked, ``mask`` (N, 1, H, W), 1 = hole."""
-    fn = get_baseline(name)
+    from odinpaint.models.inputs import classical_fill
 
-    def fill(known: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        images = to_uint8(known)
-        holes = mask[:, 0].cpu().numpy() > 0.5
-        return to_tensor(np.stack([fn(im, h) for im, h in zip(images, holes)]))
-
-    return fill
+    get_baseline(name)
+    return functools.partial(classical_fill, name)

@@ -99,7 +99,7 @@ def _train_config(args):
     fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
               "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "precision",
               "loss", "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
-              "hole_aware", "residual", "min_correction", "skips", "sync_bn", "log_every", "val_every", "ckpt_every",
+              "hole_aware", "residual", "min_correction", "refine", "tta", "skips", "sync_bn", "log_every", "val_every", "ckpt_every",
               "val_images")
     kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     if args.no_skip:
@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", help="cpu | cuda | cuda:N")
     tp.add_argument("--out", help="parent directory of run directories (default: runs)")
     tp.add_argument("--name", help="run name (default: model-schedule-preset)")
-    tp.add_argument("--loss", choices=("l1", "l2", "psnr"), help="psnr: the hole term is minus the per-sample hole PSNR")
+    tp.add_argument("--loss", choices=("l1", "l2", "psnr", "level-psnr"), help="psnr: the hole term is minus the per-sample hole PSNR; "
+                    "level-psnr: minus each level's PSNR of its mean hole MSE, averaged over levels")
     tp.add_argument("--image-weight", type=float, help="weight of the whole-image reconstruction term")
     tp.add_argument("--hole-weight", type=float, help="weight of the hole-only reconstruction term")
     tp.add_argument("--hole-l1", type=float, metavar="W", help="GAN: add W x L1 on the hole (the report's trial)")
@@ -316,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--residual", action=argparse.BooleanOptionalAction, help="CE: output = input fill + correction")
     tp.add_argument("--min-correction", type=float, metavar="GREY", help="CE residual: at inference, drop "
                                                                          "corrections under GREY levels")
+    tp.add_argument("--refine", action=argparse.BooleanOptionalAction,
+                    help="CE: full-resolution head (two 3x3 convs over decoder features and the input)")
+    tp.add_argument("--tta", action=argparse.BooleanOptionalAction,
+                    help="CE: at inference, average over the 8 flips and transposes of the input")
     tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
     tp.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
                     help="under torchrun: BatchNorm statistics over every process's images "

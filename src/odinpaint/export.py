@@ -24,7 +24,7 @@ from torch import nn
 from odinpaint.models import arch_from_dict, arch_to_dict
 from odinpaint.models.inputs import model_input
 
-OPSET = 17
+OPSET = 18  # what torch.onnx implements natively; onnxruntime runs it since 1.14
 
 
 class _Prepared(nn.Module):

@@ -63,7 +63,7 @@ class TrainConfig:
     precision: str = "fp32"              # fp32 | bf16 (autocast, CUDA only: CPUs without native bf16 crawl)
     fused_adam: bool = False             # fused Adam kernel instead of foreach; breaks bit-exact resume on CPU
     # reconstruction loss: image_weight * mean(err) + hole_weight * mean(err in the hole)
-    loss: str | None = None              # l2 (context encoder) | l1 (pix2pix) | psnr (hole term = -PSNR)
+    loss: str | None = None              # l2 (context encoder) | l1 (pix2pix) | psnr | level-psnr (hole term in dB)
     image_weight: float | None = None    # whole-image term (pix2pix's lambda_L1 = 100)
     hole_weight: float | None = None     # hole-only term (the report's extra GAN term, --hole-l1)
     composite: bool | None = None        # losses and D see pred pasted into the known pixels
@@ -77,6 +77,8 @@ class TrainConfig:
     skips: bool | None = None            # encoder-decoder skips (U-Net; off for --no-skip)
     residual: bool | None = None         # context encoder: output = input fill + learned correction
     min_correction: float | None = None  # residual, inference: corrections under this many grey levels dropped
+    refine: bool | None = None           # context encoder: full-resolution 3x3 head over decoder features + input
+    tta: bool | None = None              # context encoder, inference: mean over the 8 flips/transposes
     hole_aware: bool | None = None       # D sees the mask and is judged on hole patches only
     # data-parallel training under torchrun (odinpaint.training.distributed); batch stays the global batch
     sync_bn: bool | None = None          # BatchNorm statistics over every rank's images; None: on when a rank gets < 32
@@ -88,17 +90,19 @@ class TrainConfig:
     progress: bool = True
 
 
+LOSSES = ("l2", "l1", "psnr", "level-psnr")
+
 # Preset values per model. "paper" follows DESIGN.md; "improved" fixes the report's failures
 # (mean fill + mask channel, composited output, hole-aware D); "quick" is paper-faithful
 # input at 64 px with narrow widths, for a 2-core CPU.
 PRESET_VALUES = {
     "ce": {
         "paper":    dict(batch=90, epochs=15, width=64, fill="black", mask_channel=False, skips=False, residual=False,
-                         min_correction=0.0, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+                         min_correction=0.0, refine=False, tta=False, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
         "improved": dict(batch=90, epochs=15, width=64, fill="mean", mask_channel=True, skips=False, residual=False,
-                         min_correction=0.0, loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
+                         min_correction=0.0, refine=False, tta=False, loss="l2", image_weight=0.0, hole_weight=1.0, composite=True),
         "quick":    dict(batch=64, epochs=10, width=32, fill="black", mask_channel=False, skips=False, residual=False,
-                         min_correction=0.0, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
+                         min_correction=0.0, refine=False, tta=False, loss="l2", image_weight=1.0, hole_weight=0.0, composite=False),
     },
     "gan": {
         "paper":    dict(batch=90, epochs=20, width=64, d_width=64, fill="black", mask_channel=False, skips=True,
@@ -127,8 +131,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         cfg = replace(cfg, d_width=None, hole_aware=None)
         if cfg.min_correction and not cfg.residual:
             _fail("min_correction", "applies to a residual correction: needs residual")
-    elif cfg.residual or cfg.min_correction:
-        _fail("residual", "only the context encoder has a residual output")
+    elif cfg.residual or cfg.min_correction or cfg.refine or cfg.tta:
+        _fail("model", "residual, min_correction, refine and tta are context-encoder options")
     if not cfg.name:
         cfg = replace(cfg, name=f"{cfg.model}-{cfg.schedule.replace(':', '')}-{cfg.preset}")
     validate(cfg)
@@ -160,8 +164,8 @@ def validate(cfg: TrainConfig) -> None:
         _fail("beta1", f"must be in [0, 1), got {cfg.beta1}")
     if cfg.od_power <= 0:
         _fail("od_power", f"must be positive, got {cfg.od_power}")
-    if cfg.loss not in ("l1", "l2", "psnr"):
-        _fail("loss", f"must be 'l1', 'l2' or 'psnr', got {cfg.loss!r}")
+    if cfg.loss not in LOSSES:
+        _fail("loss", f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
     if cfg.image_weight < 0 or cfg.hole_weight < 0 or cfg.image_weight + cfg.hole_weight <= 0:
         _fail("hole_weight", f"weights must be >= 0 and not both 0 (image {cfg.image_weight}, hole {cfg.hole_weight})")
     if cfg.gan_loss not in ("vanilla", "lsgan"):

@@ -4,7 +4,9 @@ never waits on the device.
 
 Reconstruction loss, shared by both kinds:
 ``image_weight * mean(err) + hole_weight * mean over samples of mean(err over its hole)``,
-err = L2 or L1. ``loss = psnr`` makes the hole term minus the mean per-sample hole PSNR.
+err = L2 or L1. ``loss = psnr`` makes the hole term minus the mean per-sample hole PSNR;
+``loss = level-psnr`` makes it minus the mean over difficulty levels of each level's PSNR of
+its samples' mean hole MSE: L2 within a level, decibels between levels.
 The context encoder's paper loss is (l2, 1, 0); pix2pix's is (l1, 100, 0); the report's
 extra GAN term is ``hole_weight`` (``--hole-l1``).
 """
@@ -37,9 +39,25 @@ def hole_psnr_loss(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (10 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
 
 
-def reconstruction_loss(out, image, mask, cfg) -> tuple[torch.Tensor, dict]:
+def level_psnr_loss(err: torch.Tensor, mask: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """Minus the mean over the batch's levels of 10 log10(the level's mean hole MSE).
+
+    Plain hole L2 weighs a sample by its error, so small holes (MSE ~1e-4) get a hundredth of
+    the gradient of large ones (~1e-2) and their corrections are left as noise; the per-sample
+    PSNR loss weighs each sample by 1/its MSE, so the few holes a classical fill gets exactly
+    right take the whole gradient and the correction shrinks to nothing. Between the two:
+    every level counts the same in dB, and within a level samples weigh by their error."""
+    m = mask.expand_as(err)
+    mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1) / 4  # /4: [-1, 1] -> [0, 1]
+    levels, inverse = torch.unique(level.to(mse.device), return_inverse=True)
+    per_level = torch.zeros(len(levels), dtype=mse.dtype, device=mse.device).index_add(0, inverse, mse)
+    per_level = per_level / torch.bincount(inverse, minlength=len(levels)).to(mse.dtype)
+    return (10 * torch.log10(per_level + PSNR_LOSS_EPS)).mean()
+
+
+def reconstruction_loss(out, image, mask, cfg, level=None) -> tuple[torch.Tensor, dict]:
     err = (out - image).abs() if cfg.loss == "l1" else (out - image) ** 2
-    name = "l2" if cfg.loss == "psnr" else cfg.loss
+    name = "l1" if cfg.loss == "l1" else "l2"
     loss = out.new_zeros(())
     logs = {}
     if cfg.image_weight:
@@ -47,9 +65,14 @@ def reconstruction_loss(out, image, mask, cfg) -> tuple[torch.Tensor, dict]:
         loss = loss + cfg.image_weight * term
         logs[f"{name}_image"] = term.detach()
     if cfg.hole_weight:
-        term = hole_psnr_loss(err, mask) if cfg.loss == "psnr" else masked_mean(err, mask)
+        if cfg.loss == "psnr":
+            term, key = hole_psnr_loss(err, mask), "neg_psnr_hole"
+        elif cfg.loss == "level-psnr":
+            term, key = level_psnr_loss(err, mask, level), "neg_level_psnr_hole"
+        else:
+            term, key = masked_mean(err, mask), f"{name}_hole"
         loss = loss + cfg.hole_weight * term
-        logs["neg_psnr_hole" if cfg.loss == "psnr" else f"{name}_hole"] = term.detach()
+        logs[key] = term.detach()
     return loss, logs
 
 
@@ -62,7 +85,7 @@ def ce_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
     """Context encoder: reconstruction loss only."""
     g, opt = nets["G"], opts["G"]
     pred = g(batch["image"], batch["mask"])
-    loss, logs = reconstruction_loss(_output(pred, batch, cfg), batch["image"], batch["mask"], cfg)
+    loss, logs = reconstruction_loss(_output(pred, batch, cfg), batch["image"], batch["mask"], cfg, batch["level"])
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -109,7 +132,7 @@ def gan_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
 
     opts["G"].zero_grad(set_to_none=True)
     loss_g_gan = gan_criterion(d(condition, fake, mask), True, weights, cfg.gan_loss)
-    loss_rec, logs = reconstruction_loss(fake, image, mask, cfg)
+    loss_rec, logs = reconstruction_loss(fake, image, mask, cfg, batch["level"])
     loss_g = loss_g_gan + loss_rec
     loss_g.backward()
     opts["G"].step()

@@ -54,7 +54,7 @@ class TrainingError(RuntimeError):
 def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
     if cfg.model == "ce":
         return {"G": ContextEncoder(ContextEncoderArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips,
-                                                       cfg.residual, cfg.min_correction))}
+                                                       cfg.residual, cfg.min_correction, cfg.refine, cfg.tta))}
     return {"G": UNet(UNetArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips)),
             "D": PatchGAN(PatchGANArch(cfg.d_width, 3, cfg.hole_aware))}
 
