@@ -189,7 +189,8 @@ def default_generator():
 
         return load_checkpoint(DEFAULT_MODEL).build("G"), "shipped default model"
     torch.manual_seed(0)
-    arch = ContextEncoderArch(64, 32, fill="ns", mask_channel=True, skips=True, residual=True)
+    arch = ContextEncoderArch(64, 32, fill="biharmonic", mask_channel=True, skips=True, residual=True,
+                              min_correction=2.0, refine=True, tta=True)
     return ContextEncoder(arch), "improved context encoder, untrained"
 
 
