@@ -181,19 +181,25 @@ def setup(device: str = "cpu") -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), local_rank, dist.get_backend())
 
 
-def teardown() -> None:
-    """Leave the process group, if this process joined one."""
+def teardown(wait_for_peers: bool = False) -> None:
+    """Leave the process group, if this process joined one; with ``wait_for_peers``, only once
+    every process got here (a rank that tears gloo down while a peer still talks to it can
+    abort that peer at exit: seen under heavy load)."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
 @contextlib.contextmanager
 def session():
     """``with session():`` leaves the process group on the way out (the CLI commands use it)."""
+    ok = False
     try:
         yield
+        ok = True
     finally:
-        teardown()
+        teardown(wait_for_peers=ok)
 
 
 class Replica(DistributedDataParallel):
