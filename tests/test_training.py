@@ -199,3 +199,17 @@ def test_level_psnr_loss_is_the_mean_over_levels_of_each_level_s_pooled_psnr():
     torch.testing.assert_close(w[2], w[4])
     torch.testing.assert_close(w[0] / w[5], (pooled[2] + PSNR_LOSS_EPS) / (2 * (pooled[0] + PSNR_LOSS_EPS)))
     assert (e.grad[:, :, 0, 0] == 0).all()  # known pixels play no part
+
+
+def test_psnr_loss_is_minus_the_metric():
+    from odinpaint import metrics
+    from odinpaint.training.steps import hole_psnr_loss
+
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(4, 3, 16, 16, generator=g) * 2 - 1
+    pred = (target + 0.2 * torch.randn(4, 3, 16, 16, generator=g)).clamp(-1, 1)
+    mask = torch.zeros(4, 1, 16, 16)
+    mask[:, :, 4:9, 3:12] = 1
+    expected = -metrics.image_metrics(pred, target, mask)["psnr_hole"].mean()
+    # equal up to the MSE floor (1e-5 against an MSE near 1e-2: 0.005 dB)
+    torch.testing.assert_close(hole_psnr_loss((pred - target) ** 2, mask), expected, atol=0.01, rtol=0)

@@ -31,12 +31,16 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 PSNR_LOSS_EPS = 1e-5  # MSE floor of the psnr loss (50 dB): keeps a perfect sample's gradient finite
 
 
+def _hole_mse(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each sample's mean squared error over its hole, on the [0, 1] scale (images are [-1, 1])."""
+    m = mask.expand_as(err)
+    return (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1) / 4
+
+
 def hole_psnr_loss(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Minus the mean per-sample hole PSNR (dB, images in [-1, 1] scaled to [0, 1]): the metric
     itself as the loss, so a small hole's last dB counts as much as a large hole's."""
-    m = mask.expand_as(err)
-    mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1) / 4  # /4: [-1, 1] -> [0, 1]
-    return (10 * torch.log10(mse + PSNR_LOSS_EPS)).mean()
+    return (10 * torch.log10(_hole_mse(err, mask) + PSNR_LOSS_EPS)).mean()
 
 
 def level_psnr_loss(err: torch.Tensor, mask: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -47,8 +51,7 @@ def level_psnr_loss(err: torch.Tensor, mask: torch.Tensor, level: torch.Tensor) 
     PSNR loss weighs each sample by 1/its MSE, so the few holes a classical fill gets exactly
     right take the whole gradient and the correction shrinks to nothing. Between the two:
     every level counts the same in dB, and within a level samples weigh by their error."""
-    m = mask.expand_as(err)
-    mse = (err * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1) / 4  # /4: [-1, 1] -> [0, 1]
+    mse = _hole_mse(err, mask)
     levels, inverse = torch.unique(level.to(mse.device), return_inverse=True)
     per_level = torch.zeros(len(levels), dtype=mse.dtype, device=mse.device).index_add(0, inverse, mse)
     per_level = per_level / torch.bincount(inverse, minlength=len(levels)).to(mse.dtype)
