@@ -80,8 +80,9 @@ ARMS = (
 )
 ARM_NAMES = tuple(a.name for a in ARMS)
 
-# Images seen per learned arm. quick fits all arms in under 45 minutes on 2 CPU cores
-# (measured: CE about 2-4 min per arm, GAN about 4-5 min);
+# Images seen per learned arm. quick runs every arm on 2 CPU cores in 86 minutes measured on a
+# shared machine (seed-faithful CE arms ~7 min each there, the improved CE arms 10-19 min: the
+# biharmonic pre-fill of every training image dominates; GAN arms 3-4 min);
 # paper is the report's recipe (epochs from the preset) for a GPU.
 BUDGETS = {"quick": {"ce": 60_000, "gan": 24_000}, "paper": None}
 TRAIN_PRESET = {"quick": "quick", "paper": "paper"}
