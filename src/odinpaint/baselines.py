@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from skimage.restoration import inpaint_biharmonic
 
+from odinpaint.errors import UserError
+
 INPAINT_RADIUS = 3  # OpenCV's neighbourhood radius; its documented default choice
 
 
@@ -42,7 +44,7 @@ BASELINE_NAMES = {"telea": "Telea", "ns": "Navier-Stokes", "biharmonic": "biharm
 
 def get_baseline(name: str):
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+        raise UserError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
     return BASELINES[name]
 
 

@@ -10,6 +10,8 @@
 Errors a user can fix (bad files, bad options, missing data, a full disk) print one line
 naming the file or field and exit with status 2. Batches (``fill --input``, ``data
 prepare``) go on past bad files, name each one at the end, and then exit with status 2.
+Anything else is a bug in odinpaint: one line says so and where its traceback was written
+(``--debug`` prints it instead), and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ from pathlib import Path
 
 from odinpaint import __version__
 
-EXIT_USAGE = 2
+from odinpaint.errors import UserError
 
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, exit status 2."""
+EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
+EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -254,6 +255,7 @@ def _add_eval_options(p) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="odinpaint", description="On-demand image inpainting.")
     p.add_argument("--version", action="version", version=f"odinpaint {__version__}")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="prepare data sets").add_subparsers(dest="data_command", required=True)
@@ -420,22 +422,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    from odinpaint.data.dataset import DataSetError
-    from odinpaint.imageio import ImageError
-    from odinpaint.training.checkpoint import CheckpointError
-    from odinpaint.training.trainer import TrainingError
+def _report_bug(args) -> None:
+    """An internal failure: say it is a bug, and keep the traceback (printed with --debug,
+    else written to a log file the message names)."""
+    import tempfile
+    import time
+    import traceback
 
+    exc = sys.exc_info()[1]
+    summary = " ".join(f"{type(exc).__name__}: {exc}".split())
+    print(f"odinpaint: internal error (a bug in odinpaint, not a problem with your input): {summary}", file=sys.stderr)
+    trace = "".join(traceback.format_exception(exc))
+    if getattr(args, "debug", False):
+        print(trace, file=sys.stderr, end="")
+        return
+    try:
+        fd, log = tempfile.mkstemp(prefix=time.strftime("odinpaint-bug-%Y%m%d-%H%M%S-"), suffix=".log")
+        with open(fd, "w") as f:
+            f.write(f"odinpaint {__version__}\ncommand: {' '.join(sys.argv)}\n\n{trace}")
+        print(f"odinpaint: the traceback is in {log} (or rerun with --debug); please report it", file=sys.stderr)
+    except OSError:
+        print(trace, file=sys.stderr, end="")
+
+
+def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, ValueError, OSError, ImageError, DataSetError, CheckpointError, TrainingError) as e:
+    except (UserError, OSError) as e:
         # OSError: a full disk, a read-only or missing folder; the message names the path
         print("odinpaint: error: " + " ".join(str(e).split()), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("odinpaint: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        _report_bug(args)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from odinpaint.errors import UserError
 from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
 from odinpaint.training import distributed
@@ -104,14 +105,14 @@ class ExperimentConfig:
 
     def resolved(self) -> "ExperimentConfig":
         if self.preset not in BUDGETS:
-            raise ValueError(f"config field 'preset': unknown preset {self.preset!r}; known: {', '.join(BUDGETS)}")
+            raise UserError(f"config field 'preset': unknown preset {self.preset!r}; known: {', '.join(BUDGETS)}")
         if not self.data:
-            raise ValueError("config field 'data': a prepared data set directory is required")
+            raise UserError("config field 'data': a prepared data set directory is required")
         unknown = [n for n in self.only if n not in ARM_NAMES]
         if unknown:
-            raise ValueError(f"config field 'only': unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARM_NAMES)}")
+            raise UserError(f"config field 'only': unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARM_NAMES)}")
         if self.budget_minutes is not None and self.budget_minutes <= 0:
-            raise ValueError(f"config field 'budget_minutes': must be positive, got {self.budget_minutes}")
+            raise UserError(f"config field 'budget_minutes': must be positive, got {self.budget_minutes}")
         return replace(self, out=self.out or f"experiments/{self.preset}")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from odinpaint.errors import UserError
 from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask, load_rgba
 from odinpaint.inpainter import Inpainter, boxes_to_mask
 from odinpaint.training.checkpoint import atomic_write
@@ -59,12 +60,12 @@ def save_atomic(rgb: np.ndarray, out: Path) -> None:
     so a full disk or a crash never leaves a half-written image under the output's name."""
     fmt = SAVE_FORMATS.get(out.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{out}: unknown output format (use one of {', '.join(SAVE_FORMATS)})")
+        raise UserError(f"{out}: unknown output format (use one of {', '.join(SAVE_FORMATS)})")
     options = {"quality": 95} if fmt == "JPEG" else {}
     try:
         atomic_write(out, lambda tmp: Image.fromarray(rgb).save(tmp, format=fmt, **options))
     except OSError as e:
-        raise ValueError(f"{out}: cannot write the output ({e.strerror or e}); nothing was written") from None
+        raise UserError(f"{out}: cannot write the output ({e.strerror or e}); nothing was written") from None
 
 
 def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool = False,
@@ -72,7 +73,7 @@ def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool =
     """Fill one image file and write the result; returns a small summary."""
     image_path, out = Path(image_path), Path(out)
     if out.exists() and out.resolve() == image_path.resolve() and not overwrite:
-        raise ValueError(f"{out}: refusing to overwrite the input image (pass --overwrite to allow it)")
+        raise UserError(f"{out}: refusing to overwrite the input image (pass --overwrite to allow it)")
     rgb, alpha = load_rgba(image_path)
     hole = resolve_hole(str(image_path), alpha, rgb.shape[:2], spec, mask_path)
     if hole.all():
@@ -94,7 +95,7 @@ def fill_folder(inp: Inpainter, input_dir, out_dir, spec: MaskSpec, mask_dir=Non
     """Fill every image below ``input_dir`` into ``out_dir`` (PNG, same relative paths)."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
-        raise ValueError(f"{input_dir}: not a folder")
+        raise UserError(f"{input_dir}: not a folder")
     images = [p for p in find_images(input_dir) if out_dir.resolve() not in p.resolve().parents]
     done, skipped, failed = [], [], []
     for path in tqdm(images, desc="fill", unit="img", disable=not progress):

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
+from odinpaint.errors import UserError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 # The Pillow formats that may decode user data (JPEG covers camera MPO files too).
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
@@ -36,7 +38,7 @@ _ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_18
                 8: Image.Transpose.ROTATE_90}
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """A file that cannot be used as an image or a mask; ``str()`` names the file."""
 
     def __init__(self, path, reason: str):

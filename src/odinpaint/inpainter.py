@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from odinpaint.errors import UserError
 from odinpaint.data.dataset import to_tensor, to_uint8
 from odinpaint.masks import max_side
 
@@ -40,9 +41,9 @@ def boxes_to_mask(shape, boxes) -> np.ndarray:
     hole = np.zeros(shape, dtype=bool)
     for x, y, w, h in boxes:
         if w <= 0 or h <= 0:
-            raise ValueError(f"box {x},{y},{w},{h}: width and height must be positive")
+            raise UserError(f"box {x},{y},{w},{h}: width and height must be positive")
         if x >= shape[1] or y >= shape[0] or x + w <= 0 or y + h <= 0:
-            raise ValueError(f"box {x},{y},{w},{h} lies outside the {shape[1]}x{shape[0]} image")
+            raise UserError(f"box {x},{y},{w},{h} lies outside the {shape[1]}x{shape[0]} image")
         hole[max(0, y) : y + h, max(0, x) : x + w] = True
     return hole
 
@@ -56,9 +57,9 @@ def _as_rgb(image) -> np.ndarray:
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+        raise UserError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
     if a.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got {a.dtype}")
+        raise UserError(f"image must be uint8, got {a.dtype}")
     return np.ascontiguousarray(a[..., :3])
 
 
@@ -72,7 +73,7 @@ def _as_hole(mask, shape) -> np.ndarray:
         m = m[..., 0]
     hole = m > 127 if m.dtype == np.uint8 else m.astype(bool)
     if hole.shape != tuple(shape):
-        raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]}, image is {shape[1]}x{shape[0]}: they must match")
+        raise UserError(f"mask is {hole.shape[1]}x{hole.shape[0]}, image is {shape[1]}x{shape[0]}: they must match")
     return hole
 
 
@@ -128,7 +129,7 @@ class Inpainter:
         if not hole.any():
             return out
         if hole.all():
-            raise ValueError("the mask covers the whole image: there is no context to fill from")
+            raise UserError("the mask covers the whole image: there is no context to fill from")
         pred = out.copy()
         todo = hole.copy()
         max_window = int(self.size * MAX_DOWNSCALE)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import cv2
 
+from odinpaint.errors import UserError
+
 NUM_LEVELS = 5
 # Side-length ranges of the square holes at 128 px (Gao & Grauman; the report).
 LEVELS_128 = ((1, 18), (19, 36), (37, 54), (55, 72), (73, 90))
@@ -28,7 +30,7 @@ MASK_KINDS = ("square", "freeform")
 
 def _check_level(level: int) -> None:
     if not 1 <= level <= NUM_LEVELS:
-        raise ValueError(f"level must be 1..{NUM_LEVELS}, got {level}")
+        raise UserError(f"level must be 1..{NUM_LEVELS}, got {level}")
 
 
 def level_range(level: int, size: int) -> tuple[int, int]:
@@ -110,7 +112,7 @@ def level_masks(kind: str, size: int, level: int, n: int, rng: np.random.Generat
         return square_masks(size, level, n, rng)
     if kind == "freeform":
         return freeform_masks(size, level, n, rng)
-    raise ValueError(f"unknown mask kind {kind!r}; known: {', '.join(MASK_KINDS)}")
+    raise UserError(f"unknown mask kind {kind!r}; known: {', '.join(MASK_KINDS)}")
 
 
 def eval_masks(size: int, n: int, seed: int = EVAL_SEED, kind: str = "square") -> dict:

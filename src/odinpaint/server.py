@@ -35,6 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
 from odinpaint import __version__
+from odinpaint.errors import UserError
 from odinpaint.imageio import ImageError, binarize_mask, load_rgba
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import arch_to_dict
@@ -51,7 +52,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class MaskError(ValueError):
+class MaskError(UserError):
     """A mask that does not fit its image (HTTP 422)."""
 
 

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from odinpaint.data.prepare import MANIFEST_FORMAT
+from odinpaint.errors import UserError
 from odinpaint.data.sources import SPLITS
 
 
-class DataSetError(ValueError):
+class DataSetError(UserError):
     """A data set directory that is missing, incomplete or of another format."""
 
 

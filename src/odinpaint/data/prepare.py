@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from odinpaint.errors import UserError
 from odinpaint.data.sources import SPLITS, Item, Source, load_item, resolve_source
 from odinpaint.imageio import ImageError
 
@@ -45,11 +46,11 @@ class PrepareConfig:
 
     def validate(self) -> None:
         if self.size < 16 or self.size % 16:
-            raise ValueError(f"size must be a multiple of 16 and at least 16, got {self.size}")
+            raise UserError(f"size must be a multiple of 16 and at least 16, got {self.size}")
         if self.crop not in ("center", "patches"):
-            raise ValueError(f"crop must be 'center' or 'patches', got {self.crop!r}")
+            raise UserError(f"crop must be 'center' or 'patches', got {self.crop!r}")
         if not self.scales or any(k <= 0 for k in self.scales):
-            raise ValueError(f"scales must be positive multiples of size, got {self.scales}")
+            raise UserError(f"scales must be positive multiples of size, got {self.scales}")
 
 
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -160,7 +161,7 @@ def prepare(source: str | Source, out_dir, cfg: PrepareConfig | None = None, for
             w.finish(partial / f"{s}.npy")
         empty = [s for s in SPLITS if writers[s].count == 0]
         if empty:
-            raise ValueError(f"no usable samples in split(s) {', '.join(empty)} "
+            raise UserError(f"no usable samples in split(s) {', '.join(empty)} "
                              f"({len(skipped)} files skipped); the source is too small or unreadable")
         seconds = time.perf_counter() - t0
         manifest = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from odinpaint.errors import UserError
 from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, check_header, find_images, load_rgb
 
 SPLITS = ("train", "val", "test")
@@ -67,14 +68,14 @@ def load_item(item: Item) -> np.ndarray:
 def split_by_ratio(n: int, ratios: tuple[float, float, float], seed: int) -> list[str]:
     """Seeded assignment of ``n`` images to train/val/test; every split non-empty when n >= 3."""
     if n < 3:
-        raise ValueError(f"need at least 3 images to make train/val/test splits, found {n}")
+        raise UserError(f"need at least 3 images to make train/val/test splits, found {n}")
     r = np.asarray(ratios, dtype=float)
     if r.shape != (3,) or (r < 0).any() or r.sum() <= 0:
-        raise ValueError(f"split ratios must be three non-negative numbers, got {ratios}")
+        raise UserError(f"split ratios must be three non-negative numbers, got {ratios}")
     counts = np.maximum(1, np.floor(r / r.sum() * n).astype(int))
     counts[0] = n - counts[1:].sum()  # train takes the remainder
     if counts[0] < 1:
-        raise ValueError(f"split ratios {ratios} leave no training images out of {n}")
+        raise UserError(f"split ratios {ratios} leave no training images out of {n}")
     order = np.random.default_rng(seed).permutation(n)
     labels = np.empty(n, dtype=object)
     labels[order] = np.repeat(SPLITS, counts)
@@ -92,7 +93,7 @@ def folder_source(root: Path, ratios, seed: int, crop: str) -> Source:
         else:
             files.append(f)
     if not files:
-        raise ValueError(f"{root}: no readable images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(f"{root}: no readable images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     labels = split_by_ratio(len(files), ratios, seed)
     items = [Item(str(f.relative_to(root)), ("file", str(f)), s) for f, s in zip(files, labels)]
     return Source("folder", items, crop, {"root": str(root), "ratios": list(ratios)}, skipped)
@@ -129,12 +130,12 @@ def celeba_source(path: Path, seed: int) -> Source:
         folder = path if path.name == "img_align_celeba" else path / "img_align_celeba"
         refs = [(f.name, ("file", str(f))) for f in find_images(folder)]
     if not refs:
-        raise ValueError(f"{path}: no CelebA images found")
+        raise UserError(f"{path}: no CelebA images found")
     partition = _celeba_partition(path if path.is_dir() else path.parent)
     if partition is not None:
         missing = [n for n, _ in refs if n not in partition]
         if missing:
-            raise ValueError(f"{path}: {len(missing)} images are not in list_eval_partition.txt (e.g. {missing[0]})")
+            raise UserError(f"{path}: {len(missing)} images are not in list_eval_partition.txt (e.g. {missing[0]})")
         labels = [partition[n] for n, _ in refs]
     else:
         labels = split_by_ratio(len(refs), (0.98, 0.01, 0.01), seed)
@@ -159,7 +160,7 @@ def photos_source(seed: int, root: Path = Path("/")) -> Source:
     so no patch in val or test shares a source photo with training or with each other."""
     train, held_out = photo_files(root)
     if len(train) == 0 or len(held_out) < 2:
-        raise ValueError("the photo packages are not installed (found "
+        raise UserError("the photo packages are not installed (found "
                          f"{len(train)} wallpapers, {len(held_out)} opencv-doc photos); install them with: "
                          f"sudo apt-get install {' '.join(PHOTO_PACKAGES)}   (or: make photos)")
     order = np.random.default_rng(seed).permutation(len(held_out))
@@ -180,7 +181,7 @@ def samples_source(seed: int) -> Source:
     mpl = Path(matplotlib.get_data_path()) / "sample_data"
     files += [p for p in (mpl / "grace_hopper.jpg",) if p.is_file()]
     if len(files) < 3:
-        raise ValueError(f"found only {len(files)} sample photos in the installed packages; need 3")
+        raise UserError(f"found only {len(files)} sample photos in the installed packages; need 3")
     labels = split_by_ratio(len(files), (0.6, 0.2, 0.2), seed)
     items = [Item(f.name, ("file", str(f)), s) for f, s in zip(files, labels)]
     return Source("samples", items, "patches", {"files": [str(f) for f in files]})
@@ -195,9 +196,9 @@ def resolve_source(source: str, seed: int = 0, ratios=(0.8, 0.1, 0.1), crop: str
         return samples_source(seed)
     path = Path(source).expanduser()
     if not path.exists():
-        raise ValueError(f"{source}: no such folder (sources are a folder, a CelebA folder or zip, 'photos' or 'samples')")
+        raise UserError(f"{source}: no such folder (sources are a folder, a CelebA folder or zip, 'photos' or 'samples')")
     if is_celeba(path):
         return celeba_source(path, seed)
     if not path.is_dir():
-        raise ValueError(f"{source}: not a folder of images")
+        raise UserError(f"{source}: not a folder of images")
     return folder_source(path, ratios, seed, crop)

@@ -11,6 +11,7 @@ from dataclasses import asdict, fields
 
 from torch import nn
 
+from odinpaint.errors import UserError
 from odinpaint.models.context_encoder import ContextEncoder, ContextEncoderArch
 from odinpaint.models.pix2pix import PatchGAN, PatchGANArch, UNet, UNetArch
 
@@ -25,7 +26,7 @@ ARCHS = {
 def build(arch) -> nn.Module:
     name = type(arch).__name__
     if name not in ARCHS:
-        raise ValueError(f"unknown architecture {name}; known: {', '.join(ARCHS)}")
+        raise UserError(f"unknown architecture {name}; known: {', '.join(ARCHS)}")
     return ARCHS[name][1](arch)
 
 
@@ -37,12 +38,12 @@ def arch_from_dict(d: dict):
     d = dict(d)
     name = d.pop("class", None)
     if name not in ARCHS:
-        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(ARCHS)}")
+        raise UserError(f"unknown architecture {name!r}; known: {', '.join(ARCHS)}")
     cls = ARCHS[name][0]
     known = {f.name for f in fields(cls)}
     extra = set(d) - known
     if extra:
-        raise ValueError(f"{name} has no field(s) {', '.join(sorted(extra))} (from a newer odinpaint?)")
+        raise UserError(f"{name} has no field(s) {', '.join(sorted(extra))} (from a newer odinpaint?)")
     arch = cls(**d)
     arch.validate()
     return arch

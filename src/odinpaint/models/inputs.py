@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from odinpaint.errors import UserError
+
 FILLS = ("black", "mean", "noise", "telea", "ns", "biharmonic")
 CLASSICAL_FILLS = ("telea", "ns", "biharmonic")
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
@@ -27,11 +29,11 @@ MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 def validate_generator_arch(arch) -> None:
     """Checks shared by every generator architecture (image_size, width, fill)."""
     if arch.image_size < 16 or arch.image_size & (arch.image_size - 1):
-        raise ValueError(f"arch.image_size must be a power of two >= 16, got {arch.image_size}")
+        raise UserError(f"arch.image_size must be a power of two >= 16, got {arch.image_size}")
     if arch.width < 1:
-        raise ValueError(f"arch.width must be positive, got {arch.width}")
+        raise UserError(f"arch.width must be positive, got {arch.width}")
     if arch.fill not in FILLS:
-        raise ValueError(f"arch.fill must be one of {', '.join(FILLS)}, got {arch.fill!r}")
+        raise UserError(f"arch.fill must be one of {', '.join(FILLS)}, got {arch.fill!r}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,7 +67,7 @@ def fill_values(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Ten
         return torch.rand(image.shape, dtype=image.dtype).to(image.device) * 2 - 1
     if kind in CLASSICAL_FILLS:
         return classical_fill(kind, image, mask)
-    raise ValueError(f"unknown fill {kind!r}; known: {', '.join(FILLS)}")
+    raise UserError(f"unknown fill {kind!r}; known: {', '.join(FILLS)}")
 
 
 def model_input(image: torch.Tensor, mask: torch.Tensor, fill: str, mask_channel: bool) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from odinpaint.errors import UserError
 from odinpaint.models.inputs import model_input, validate_generator_arch
 
 
@@ -91,7 +92,7 @@ class PatchGANArch:
 
     def validate(self) -> None:
         if self.width < 1 or self.n_layers < 1:
-            raise ValueError(f"PatchGAN width and n_layers must be positive, got {self.width}, {self.n_layers}")
+            raise UserError(f"PatchGAN width and n_layers must be positive, got {self.width}, {self.n_layers}")
 
 
 class PatchGAN(nn.Module):

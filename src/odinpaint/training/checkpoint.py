@@ -30,13 +30,14 @@ from safetensors.torch import save_file
 from torch import nn
 
 from odinpaint import __version__
+from odinpaint.errors import UserError
 from odinpaint.models import arch_from_dict, arch_to_dict, build
 
 FORMAT = "odinpaint-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be used; the message names the file and the reason."""
 
     def __init__(self, path, reason: str):

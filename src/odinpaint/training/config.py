@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+from odinpaint.errors import UserError
 from odinpaint.models.inputs import FILLS
 from odinpaint.training.schedule import make_schedule
 
@@ -116,7 +117,7 @@ PRESET_VALUES = {
 
 
 def _fail(field: str, msg: str):
-    raise ValueError(f"config field '{field}': {msg}")
+    raise UserError(f"config field '{field}': {msg}")
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
@@ -194,7 +195,7 @@ def from_dict(d: dict) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     unknown = set(d) - known
     if unknown:
-        raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        raise UserError(f"unknown config field(s): {', '.join(sorted(unknown))}")
     return TrainConfig(**d)
 
 

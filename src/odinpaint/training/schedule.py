@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from odinpaint.errors import UserError
 from odinpaint import masks as masklib
 
 N = masklib.NUM_LEVELS
@@ -33,7 +34,7 @@ def largest_remainder(shares: np.ndarray, total: int, minimum: int = 0) -> list[
     (ties to the lower level); then levels under the minimum take units from the largest."""
     shares = np.asarray(shares, dtype=float)
     if total < minimum * len(shares):
-        raise ValueError(f"batch {total} cannot give {minimum} sample(s) to each of {len(shares)} levels")
+        raise UserError(f"batch {total} cannot give {minimum} sample(s) to each of {len(shares)} levels")
     exact = shares / shares.sum() * total
     counts = np.floor(exact).astype(int)
     order = sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))
@@ -61,7 +62,7 @@ class Schedule:
 
     def __init__(self, batch: int):
         if batch < 1:
-            raise ValueError(f"batch must be positive, got {batch}")
+            raise UserError(f"batch must be positive, got {batch}")
         self.batch = batch
         self.counts: list[int] | None = None
 
@@ -79,7 +80,7 @@ class Schedule:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("name") != self.name:
-            raise ValueError(f"schedule state is for {state.get('name')!r}, not {self.name!r}")
+            raise UserError(f"schedule state is for {state.get('name')!r}, not {self.name!r}")
         self.counts = state["counts"]
 
 
@@ -95,7 +96,7 @@ class Fixed(Schedule):
     def __init__(self, batch: int, level: int):
         super().__init__(batch)
         if not 1 <= level <= N:
-            raise ValueError(f"schedule fixed:L needs a level 1..{N}, got {level}")
+            raise UserError(f"schedule fixed:L needs a level 1..{N}, got {level}")
         self.name = f"fixed:{level}"
         self.counts = [batch if i == level else 0 for i in range(1, N + 1)]
 
@@ -108,7 +109,7 @@ class RandomSize(Schedule):
 
     def sample(self, size: int, rng: np.random.Generator, kind: str = "square"):
         if kind != "square":
-            raise ValueError("schedule 'random' draws square sides; use another schedule for free-form masks")
+            raise UserError("schedule 'random' draws square sides; use another schedule for free-form masks")
         m = masklib.mixed_masks(size, self.batch, rng)
         sides = np.sqrt(m.reshape(len(m), -1).sum(1)).round().astype(int)
         his = [masklib.level_range(lv, size)[1] for lv in range(1, N + 1)]
@@ -122,7 +123,7 @@ class OnDemand(Schedule):
     def __init__(self, batch: int, power: float = 1.0):
         super().__init__(batch)
         if batch < N:
-            raise ValueError(f"on-demand needs a batch of at least {N} (one sample per level), got {batch}")
+            raise UserError(f"on-demand needs a batch of at least {N} (one sample per level), got {batch}")
         self.power = power
         self.counts = largest_remainder(np.ones(N), batch)
         self.psnr = [float("nan")] * N  # last measured per-level PSNR
@@ -156,6 +157,6 @@ def make_schedule(spec: str, batch: int, power: float = 1.0) -> Schedule:
         try:
             level = int(spec.split(":", 1)[1])
         except ValueError:
-            raise ValueError(f"schedule {spec!r}: fixed:L needs an integer level") from None
+            raise UserError(f"schedule {spec!r}: fixed:L needs an integer level") from None
         return Fixed(batch, level)
-    raise ValueError(f"unknown schedule {spec!r}; known: {', '.join(SCHEDULES)}")
+    raise UserError(f"unknown schedule {spec!r}; known: {', '.join(SCHEDULES)}")

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from odinpaint.errors import UserError
 from odinpaint import metrics
 from odinpaint.data.dataset import DataSet, to_tensor
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
@@ -47,8 +48,9 @@ VAL_SEED = EVAL_SEED + 1  # validation masks differ from the test masks
 COLLAPSE_LOGS = 20        # consecutive log intervals with D accuracy >= 0.99 that count as collapse
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a NaN loss); the message names the step."""
+class TrainingError(UserError):
+    """Training cannot go on (a NaN loss: lower the rate or check the data); the message names
+    the step and the last good checkpoint."""
 
 
 def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
@@ -208,7 +210,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         run_dir = Path(resume)
         cfg_path = run_dir / "config.json"
         if not cfg_path.is_file():
-            raise ValueError(f"{run_dir}: not a run directory (no config.json)")
+            raise UserError(f"{run_dir}: not a run directory (no config.json)")
         stored = C.from_dict(json.loads(cfg_path.read_text()))
         cfg = C.resolve(replace(stored, progress=cfg.progress) if cfg else stored)
         ckpt_path = run_dir / "checkpoints" / "last.safetensors"
@@ -218,7 +220,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         ckpt = None
     ctx = distributed.setup(cfg.device)
     if cfg.batch < ctx.world:
-        raise ValueError(f"config field 'batch': {cfg.batch} images cannot be split between {ctx.world} processes")
+        raise UserError(f"config field 'batch': {cfg.batch} images cannot be split between {ctx.world} processes")
     if resume is None:
         if ctx.main:
             run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.out), cfg.name)
@@ -342,7 +344,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
                     replicas = ctx.compare_replicas(nets, schedule.state_dict())
                     log.write(step=step, event="replicas", **replicas)
                     if not replicas["identical"]:
-                        raise TrainingError(f"step {step}: the processes hold different weights or allocations "
+                        raise RuntimeError(f"step {step}: the processes hold different weights or allocations "
                                             f"(see {run_dir / 'stats.jsonl'}); training stopped. Last good checkpoint: {last_good}")
                 last_good = checkpoint("last", step)
         if start < total_steps:
