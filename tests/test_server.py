@@ -1,4 +1,5 @@
 import io
+import logging
 import socket
 import threading
 import time
@@ -11,6 +12,7 @@ from PIL import Image
 
 from browser import chromium_or_skip
 from conftest import smooth_image
+from odinpaint.errors import UserError
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
@@ -73,6 +75,68 @@ def test_bad_requests(client, image, mask, code, text):
              "mask": ("m.png", mask if mask is not None else png(np.zeros((48, 64), np.uint8)), "image/png")}
     r = client.post("/api/v1/inpaint", files=files)
     assert r.status_code == code and text in r.json()["detail"]
+
+
+def _valid_request():
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:40] = 255
+    return {"image": ("a.png", png(photo()), "image/png"), "mask": ("m.png", png(mask), "image/png")}
+
+
+def test_a_bug_is_500_with_a_detail_that_says_so_and_a_logged_traceback(inpainter, monkeypatch, caplog):
+    def broken(rgb, hole, feather=None):
+        return 1 / 0
+
+    monkeypatch.setattr(inpainter, "fill_array", broken)
+    with caplog.at_level(logging.ERROR, logger="odinpaint.server"):
+        r = TestClient(create_app(inpainter, max_upload_mb=1)).post("/api/v1/inpaint", files=_valid_request())
+    assert r.status_code == 500
+    detail = r.json()["detail"]
+    assert detail == ("internal error in odinpaint (ZeroDivisionError): a bug in odinpaint, not a problem with the "
+                      "upload; the server's log has the traceback")
+    assert "\n" not in detail
+    [rec] = [rec for rec in caplog.records if rec.name == "odinpaint.server"]
+    assert rec.levelno == logging.ERROR and "POST /api/v1/inpaint" in rec.getMessage()
+    assert rec.exc_info[0] is ZeroDivisionError
+    assert "Traceback" in caplog.text and "in broken" in caplog.text and "1 / 0" in caplog.text
+
+
+def test_a_user_error_from_the_inpainter_is_422_with_its_message(inpainter, monkeypatch, caplog):
+    def refuses(rgb, hole, feather=None):
+        raise UserError("the mask covers the whole image: there is no context to fill from")
+
+    monkeypatch.setattr(inpainter, "fill_array", refuses)
+    with caplog.at_level(logging.ERROR, logger="odinpaint.server"):
+        r = TestClient(create_app(inpainter, max_upload_mb=1)).post("/api/v1/inpaint", files=_valid_request())
+    assert r.status_code == 422
+    assert r.json() == {"detail": "the mask covers the whole image: there is no context to fill from"}
+    assert not [rec for rec in caplog.records if rec.name == "odinpaint.server"]  # the user's fault: no traceback
+
+
+def test_answers_are_written_at_a_fast_png_level(client, monkeypatch):
+    levels = []
+    real_save = Image.Image.save
+
+    def save(self, fp, format=None, **params):
+        levels.append((format, params.get("compress_level")))
+        return real_save(self, fp, format, **params)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    r = client.post("/api/v1/inpaint", files=_valid_request())
+    assert r.status_code == 200 and ("PNG", 1) in levels
+
+
+def test_the_413_messages_state_the_per_file_limit(inpainter):
+    c = TestClient(create_app(inpainter, max_upload_mb=20))
+    big = b"\0" * (41 * 2**20 + 10)  # over the body limit: two 20 MB files plus 1 MB of form
+    r = c.post("/api/v1/inpaint", content=big, headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and r.json()["detail"] == "upload is larger than the 20 MB upload limit (per file)"
+    c = TestClient(create_app(inpainter, max_upload_mb=0.5))
+    files = _valid_request()
+    files["image"] = ("a.png", b"\0" * (2**19 + 1), "image/png")
+    r = c.post("/api/v1/inpaint", files=files)
+    assert r.status_code == 413 and r.json()["detail"] == "image is larger than the 0.5 MB upload limit"
+    assert c.get("/api/v1/health").json()["max_upload_mb"] == 0.5
 
 
 def test_missing_field_is_422(client):
@@ -138,7 +202,7 @@ def test_browser_paint_and_inpaint(live_server, tmp_path):
             return Array.from(ctx.getImageData(0, 0, c.width, c.height).data);
         }""")
         out = np.array(pixels, np.uint8).reshape(120, 160, 4)[..., :3]
-        assert "done in" in page.inner_text("#status")
+        assert "Done in" in page.inner_text("#status")
         assert not page.locator("#download").is_hidden()
     finally:
         browser.close()

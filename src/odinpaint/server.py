@@ -5,14 +5,19 @@
 
 - ``GET /``: the page (upload, paint the hole, Inpaint, compare, download);
 - ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole), returns a PNG;
-- ``GET /api/v1/health``: status and model; ``GET /docs``: the OpenAPI page.
+- ``GET /api/v1/health``: status, model and ``max_upload_mb``;
+- ``GET /docs`` (Swagger UI) and ``GET /redoc``: the API pages, served with their scripts from
+  the ``fastapi-offline`` package, so they work without a network.
 
 What it lets in, and what it answers otherwise:
 - a request body over twice ``max_upload_mb`` (plus form overhead) or of unknown length gets
   413 or 411 before any of it is read; one upload over ``max_upload_mb`` gets 413;
 - a part whose content type is neither ``image/*`` nor ``application/octet-stream``, or whose
   bytes do not decode as JPEG, PNG, WebP, BMP, TIFF or GIF within the pixel limit, gets 415;
-- a mask missing, empty, of another size or covering the whole image gets 422;
+- a mask missing, empty, of another size or covering the whole image gets 422, and so does
+  any other ``UserError`` the inpainter raises;
+- anything else that goes wrong is a bug in odinpaint: 500 with a ``detail`` that says so,
+  and the full traceback in the log (logger ``odinpaint.server``);
 - requests carry image bytes only: no file names or paths are ever used.
 
 At most ``workers`` requests decode and run at once and ``queue`` more wait; beyond that
@@ -25,13 +30,15 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import logging
 import warnings
 from importlib.resources import files
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from PIL import Image
 
 from odinpaint import __version__
@@ -40,7 +47,25 @@ from odinpaint.imageio import ImageError, binarize_mask, load_rgba
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import arch_to_dict
 
-PAGE = files("odinpaint") / "web" / "index.html"
+WEB = files("odinpaint") / "web"
+# The page and the files it loads: served by name from this list only.
+ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+          "app.css": "text/css; charset=utf-8"}
+PNG_LEVEL = 1  # zlib level of the answers: a 24 MP PNG takes seconds at Pillow's default (6)
+log = logging.getLogger("odinpaint.server")
+
+
+class InternalError(Exception):
+    """A bug met while serving a request (the original exception is its ``__cause__``)."""
+
+
+def internal_error_detail(exc: BaseException) -> str:
+    return (f"internal error in odinpaint ({type(exc).__name__}): a bug in odinpaint, not a problem with "
+            "the upload; the server's log has the traceback")
+
+
+def megabytes(mb: float) -> str:
+    return f"{mb:g} MB"
 
 
 def is_loopback(host: str) -> bool:
@@ -76,8 +101,8 @@ class BodyLimit:
     411, before any of it is read. Without it the form parser would spool a huge upload to
     disk before the endpoint could look at its size."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, per_file_mb: float):
+        self.app, self.limit, self.per_file_mb = app, limit, per_file_mb
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
@@ -85,7 +110,8 @@ class BodyLimit:
             if length is None:
                 return await JSONResponse({"detail": "a Content-Length header is required"}, 411)(scope, receive, send)
             if not length.isdigit() or int(length) > self.limit:
-                detail = f"request body is larger than the upload limit ({self.limit // 2**20} MB in all)"
+                # Over the body limit (two files plus the form), at least one file is over its own.
+                detail = f"upload is larger than the {megabytes(self.per_file_mb)} upload limit (per file)"
                 return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -96,10 +122,10 @@ def _check_type(upload: UploadFile, what: str) -> None:
         raise HTTPException(415, f"{what}: content type {kind} is not an image")
 
 
-async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
+async def _read_limited(upload: UploadFile, limit: int, what: str, limit_mb: float) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise HTTPException(413, f"{what} is larger than the {limit // 2**20} MB upload limit")
+        raise HTTPException(413, f"{what} is larger than the {megabytes(limit_mb)} upload limit")
     if not data:
         raise HTTPException(422, f"{what} is empty")
     return data
@@ -107,16 +133,49 @@ async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
 
 def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1, queue: int = 8) -> FastAPI:
     """The app around one loaded model. ``workers`` inferences at a time, ``queue`` waiting."""
-    app = FastAPI(title="odinpaint", version=__version__,
-                  description="On-demand image inpainting: upload an image and a mask (white = hole), get it filled.")
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files in that package,
+    # not from a CDN, so they render on a machine without a network.
+    app = FastAPIOffline(title="odinpaint", version=__version__,
+                         description="On-demand image inpainting: upload an image and a mask (white = hole), "
+                                     "get it filled.")
     limit = int(max_upload_mb * 2**20)
-    app.add_middleware(BodyLimit, limit=2 * limit + 2**20)  # two uploads plus the form's own bytes
+    app.add_middleware(BodyLimit, limit=2 * limit + 2**20, per_file_mb=max_upload_mb)  # two files + the form
     running = asyncio.Semaphore(workers)
     state = {"pending": 0}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return PAGE.read_text()
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError) -> JSONResponse:
+        """The upload's fault, found past the checks above (e.g. by the inpainter): 422."""
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(InternalError)
+    async def internal_error(request: Request, exc: InternalError) -> JSONResponse:
+        """A bug: 500 with a detail that says so, and the whole traceback in the log."""
+        cause = exc.__cause__ or exc
+        log.error("internal error serving %s %s", request.method, request.url.path,
+                  exc_info=(type(cause), cause, cause.__traceback__))
+        return JSONResponse({"detail": internal_error_detail(cause)}, 500)
+
+    @app.exception_handler(Exception)
+    async def any_other_error(request: Request, exc: Exception) -> JSONResponse:
+        """The same answer for a bug anywhere else (Starlette then re-raises it to the server)."""
+        log.error("internal error serving %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": internal_error_detail(exc)}, 500)
+
+    def asset(name: str) -> Response:
+        return Response((WEB / name).read_bytes(), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def page() -> Response:
+        return asset("index.html")
+
+    @app.get("/app.js", include_in_schema=False)
+    def script() -> Response:
+        return asset("app.js")
+
+    @app.get("/app.css", include_in_schema=False)
+    def style() -> Response:
+        return asset("app.css")
 
     @app.get("/api/v1/health")
     def health() -> dict:
@@ -132,21 +191,23 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         except MaskError as e:
             raise HTTPException(422, str(e)) from None
         buf = io.BytesIO()
-        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG")
+        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG", compress_level=PNG_LEVEL)
         return buf.getvalue()
 
     @app.post("/api/v1/inpaint", responses={200: {"content": {"image/png": {}}, "description": "the filled image"},
                                              411: {"description": "no Content-Length"},
                                              413: {"description": "upload too large"},
                                              415: {"description": "not an image"},
-                                             422: {"description": "mask missing, empty or of another size"},
+                                             422: {"description": "mask missing, empty, of another size "
+                                                                  "or covering the whole image"},
+                                             500: {"description": "a bug in odinpaint (logged with its traceback)"},
                                              503: {"description": "busy: too many requests waiting"}})
     async def inpaint(image: UploadFile = File(..., description="the photo"),
                       mask: UploadFile = File(..., description="the hole: white (> 127) = hole, same size")):
         _check_type(image, "image")
         _check_type(mask, "mask")
-        img_bytes = await _read_limited(image, limit, "image")
-        mask_bytes = await _read_limited(mask, limit, "mask")
+        img_bytes = await _read_limited(image, limit, "image", max_upload_mb)
+        mask_bytes = await _read_limited(mask, limit, "mask", max_upload_mb)
         # Decoding happens inside the bound too: it is where a big image costs memory.
         if state["pending"] >= workers + queue:
             raise HTTPException(503, "busy: too many requests waiting; try again shortly", headers={"Retry-After": "1"})
@@ -154,6 +215,10 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         try:
             async with running:
                 png = await run_in_threadpool(work, img_bytes, mask_bytes)
+        except (HTTPException, UserError):
+            raise  # the request's fault: 4xx (a UserError from the inpainter is 422, handler above)
+        except Exception as e:
+            raise InternalError() from e  # a bug: 500 and the traceback in the log
         finally:
             state["pending"] -= 1
         return Response(png, media_type="image/png")
