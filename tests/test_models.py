@@ -206,7 +206,10 @@ def test_tta_averages_over_the_square_s_symmetries_at_inference_only():
     plain = ContextEncoder(replace(arch, tta=False))
     plain.load_state_dict(net.state_dict())
     with torch.no_grad():
+        seen = []
+        net.down[0].register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
         out = net.eval()(image, mask)
+        assert seen == [8 * 2]  # the eight views of both images in one batch
         for v in views[1:]:  # each view's undo equals the view itself (flips and the transpose)
             torch.testing.assert_close(v(net(v(image), v(mask))), out, atol=1e-6, rtol=0)
         plain.eval()

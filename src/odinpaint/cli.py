@@ -360,10 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Fill the hole(s) of an image of any size.",
         "Method: each connected hole gets a square context window around it (the hole spans at most 55% of its "
         "side), resized to the model's size, predicted, resized back, and pasted into the hole pixels only, "
-        "feathered into OpenCV's Telea fill within a few px of the edge so no seam shows. Holes too large for one "
-        "window at 4x the model size are filled in passes from the outside in: each pass fills a band next to the "
-        "known pixels, and the next treats it as known. Pixels outside the hole are byte-identical to the input "
-        "(in lossless output formats).",
+        "feathered into OpenCV's Telea fill within a few px of the edge so no seam shows. A hole too large for "
+        "one window at 4x the model size is filled coarse to fine: first in a half-resolution copy (recursively), "
+        "then refined at full resolution by overlapping, blended tiles that use the coarse fill as context. All "
+        "work happens in a crop around the holes, so the cost follows the hole, not the image. Pixels outside "
+        "the hole are byte-identical to the input (in lossless output formats); the input's ICC profile and EXIF "
+        "are kept.",
         "Masks: white (> 127) = hole; --invert-mask for black = hole. Without --mask or --box, an RGBA image's "
         "transparent pixels are the hole."]
     fp = sub.add_parser("fill", help="inpaint your own images (one file or a folder)",

@@ -4,6 +4,7 @@
     >>> rgb = load_rgb("photo.jpg")            # (H, W, 3) uint8, EXIF orientation applied
     >>> hole = load_mask("mask.png")           # (H, W) bool, white (> 127) = hole
     >>> rgb, alpha = load_rgba(upload_bytes, name="image")   # bytes work too
+    >>> photo = load_photo("photo.jpg")        # .rgb, .alpha, .icc_profile, .exif (to write back)
 
 Every failure is an ``ImageError`` whose message names the file and the reason, so a
 command can print it as one line and move on to the next file. What is refused:
@@ -19,6 +20,7 @@ import io
 import os
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +230,26 @@ def load_rgba(path, name: str | None = None) -> tuple[np.ndarray, np.ndarray | N
     """Read an image as RGB plus its alpha channel (H, W) uint8, or None when it has none."""
     name = name or str(path)
     return _convert(name, _open(path, name), _rgba)
+
+
+@dataclass
+class Photo:
+    """A user's photo: its pixels, its alpha channel (or None), and what a photo tool keeps when
+    it writes an edited copy: the ICC colour profile and the EXIF block (orientation already
+    applied to the pixels and removed from it)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+def load_photo(path, name: str | None = None) -> Photo:
+    """Read an image like ``load_rgba``, with its ICC profile and EXIF for writing them back."""
+    name = name or str(path)
+    img = _open(path, name)
+    rgb, alpha = _convert(name, img, _rgba)
+    return Photo(rgb, alpha, img.info.get("icc_profile") or None, img.info.get("exif") or None)
 
 
 def binarize_mask(values: np.ndarray, invert: bool = False, dilate: int = 0) -> np.ndarray:
