@@ -26,10 +26,15 @@ def test_bench_quick_writes_every_field(tmp_path, capsys):
     backends = [i["backend"] for i in r["inference"]]
     assert backends == ["eager", "channels_last", "onnxruntime"]  # quick: no torch.compile
     assert all(i["batch1_ms"] > 0 and i["batch32_images_per_s"] > 0 for i in r["inference"])
-    assert r["fill"]["seconds"] > 0 and r["fill"]["image"] == "1024x768" and len(r["fill"]["holes"]) == 3
+    fill = {f["case"]: f for f in r["fill"]["rows"]}
+    assert fill["12 MP, 120x120 hole"]["image"] == "4000x3000" and fill["1 MP, 120x120 hole"]["image"] == "1152x866"
+    assert fill["12 MP, 1500x1000 hole"]["holes"] == [[1200, 1000, 1500, 1000]]
+    assert all(f["seconds"] > 0 for f in fill.values()) and r["fill"]["window"]["ms"] > 0
     assert len(r["goals"]) == len(GOALS)
+    ratio = next(g for g in r["goals"] if g["goal"].startswith("fill 12 MP / 1 MP"))
+    assert ratio["measured"] == fill["12 MP, 120x120 hole"]["seconds"] / fill["1 MP, 120x120 hole"]["seconds"]
     printed = capsys.readouterr().out
-    assert "of peak" in printed and "fill 1024x768" in printed
+    assert "of peak" in printed and "12 MP, 1500x1000 hole" in printed
 
 
 def test_flop_count_scales_with_image_area():

@@ -302,3 +302,22 @@ def test_output_gets_the_permissions_of_a_plain_write(model_path, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+@pytest.mark.parametrize("out_name", ["out.png", "out.jpg"])
+def test_output_keeps_the_colour_profile_and_exif(model_path, tmp_path, out_name):
+    """As photo tools do: the ICC profile and EXIF go to the output, with the orientation
+    applied to the pixels and dropped from the EXIF (else viewers would rotate it twice)."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "OdinCam"  # Make
+    exif[0x0112] = 6          # Orientation: rotate 90 degrees to view
+    Image.fromarray(photo(40, 60)).save(tmp_path / "in.jpg", icc_profile=icc, exif=exif.tobytes(), quality=95)
+    assert main(["fill", str(tmp_path / "in.jpg"), "--box", "5,5,10,10", "--model", str(model_path),
+                 "-o", str(tmp_path / out_name)]) == 0
+    out = Image.open(tmp_path / out_name)
+    assert out.size == (40, 60)  # upright: the EXIF rotation was applied
+    assert out.info.get("icc_profile") == icc
+    assert out.getexif().get(0x010F) == "OdinCam" and out.getexif().get(0x0112, 1) == 1
