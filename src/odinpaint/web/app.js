@@ -92,7 +92,7 @@
     inpaintBtn.setAttribute("aria-busy", busy ? "true" : "false");
     undoBtn.disabled = !has || undoStack.length === 0;
     redoBtn.disabled = !has || redoStack.length === 0;
-    for (const b of [clearBtn, zoomInBtn, zoomOutBtn, fitBtn]) b.disabled = !has;
+    for (const b of [eraserBtn, clearBtn, zoomInBtn, zoomOutBtn, fitBtn]) b.disabled = !has;
   }
 
   // ------------------------------------------------------------------ view: zoom and pan
@@ -244,23 +244,63 @@
     record({ x: 0, y: 0, before, after: null });
   }
 
-  // The mask the server gets: the image's own size, white where painted, black elsewhere.
+  // The mask the server gets: the image's own size, white (255) where painted, black (0)
+  // elsewhere, as the rows of an 8-bit grey PNG (each row led by its filter byte, 0).
   function maskImage() {
-    const src = pctx.getImageData(0, 0, image.w, image.h);
-    const out = new ImageData(image.w, image.h);
-    const s32 = new Uint32Array(src.data.buffer), o32 = new Uint32Array(out.data.buffer);
+    const { w, h } = image;
+    const alpha = new Uint32Array(pctx.getImageData(0, 0, w, h).data.buffer);
+    const rows = new Uint8Array((w + 1) * h);
     let painted = 0;
-    for (let i = 0; i < s32.length; i++) {
-      // alpha is the high byte on every little-endian machine a browser runs on
-      if (s32[i] >>> 24) { o32[i] = 0xffffffff; painted++; } else o32[i] = 0xff000000;
+    for (let y = 0, i = 0, o = 0; y < h; y++) {
+      o++;  // filter byte 0: none
+      for (let x = 0; x < w; x++, i++, o++) {
+        // alpha is the high byte on every little-endian machine a browser runs on
+        if (alpha[i] >>> 24) { rows[o] = 255; painted++; }
+      }
     }
-    return { data: out, painted };
+    return { w, h, rows, painted };
   }
 
-  function maskBlob(data) {
+  const CRC = new Uint32Array(256).map((_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c;
+  });
+
+  function chunk(type, data) {
+    const out = new Uint8Array(12 + data.length), dv = new DataView(out.buffer);
+    dv.setUint32(0, data.length);
+    for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+    out.set(data, 8);
+    let c = 0xffffffff;
+    for (let i = 4; i < 8 + data.length; i++) c = CRC[(c ^ out[i]) & 0xff] ^ (c >>> 8);
+    dv.setUint32(8 + data.length, (c ^ 0xffffffff) >>> 0);
+    return out;
+  }
+
+  // PNG written here (zlib from the browser's CompressionStream): a canvas's toBlob can wait
+  // up to a second for the page to be idle, and a 24 MP RGBA mask is 4x the bytes of a grey one.
+  async function maskBlob(m) {
+    if (typeof CompressionStream === "function") {
+      const ihdr = new Uint8Array(13), dv = new DataView(ihdr.buffer);
+      dv.setUint32(0, m.w); dv.setUint32(4, m.h);
+      ihdr.set([8, 0, 0, 0, 0], 8);  // 8-bit grey, deflate, filters per row, no interlace
+      const idat = new Uint8Array(await new Response(new Blob([m.rows]).stream()
+        .pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
+      const signature = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
+      return new Blob([signature, chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))],
+                      { type: "image/png" });
+    }
     const c = document.createElement("canvas");
-    c.width = data.width; c.height = data.height;
-    c.getContext("2d").putImageData(data, 0, 0);
+    c.width = m.w; c.height = m.h;
+    const ctx = c.getContext("2d"), data = ctx.createImageData(m.w, m.h);
+    for (let y = 0; y < m.h; y++) {
+      for (let x = 0; x < m.w; x++) {
+        const v = m.rows[y * (m.w + 1) + 1 + x], i = 4 * (y * m.w + x);
+        data.data[i] = data.data[i + 1] = data.data[i + 2] = v; data.data[i + 3] = 255;
+      }
+    }
+    ctx.putImageData(data, 0, 0);
     return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error("cannot encode the mask"))), "image/png"));
   }
 
@@ -297,7 +337,7 @@
 
   viewport.addEventListener("pointerdown", (ev) => {
     if (!image) return;
-    viewport.focus({ preventScroll: true });
+    viewport.focus({ preventScroll: true, focusVisible: false });  // for space+drag after a toolbar click
     pointers.set(ev.pointerId, { x: ev.clientX, y: ev.clientY });
     try { viewport.setPointerCapture(ev.pointerId); } catch (e) { /* a synthetic pointer */ }
     if (pointers.size === 2) {
@@ -533,7 +573,7 @@
         say("Nothing is painted yet: paint over the part to remove first, then Inpaint.", true);
         return;
       }
-      const maskPng = await maskBlob(mask.data);
+      const maskPng = await maskBlob(mask);
       if (id !== requestSeq) return;
       const form = new FormData();
       form.append("image", current.file, "image");
@@ -581,6 +621,9 @@
     compare.hidden = false; resultTools.hidden = false; noResult.hidden = true;
     continueBtn.hidden = false;
     releaseUnused();
+    // stacked on a phone, the result is below the image: bring it into view
+    const r = compare.getBoundingClientRect();
+    if (r.top > window.innerHeight - 80) compare.scrollIntoView({ behavior: "smooth", block: "nearest" });
   }
 
   function showCompare(pct) {  // the original left of the line, the result right of it
@@ -633,7 +676,7 @@
     // the mask the Inpaint button would send, as a data: URL of the PNG, and its painted pixel count
     mask: async () => {
       if (!image) return null;
-      const m = maskImage(), blob = await maskBlob(m.data);
+      const m = maskImage(), blob = await maskBlob(m);
       const url = await new Promise((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result); r.readAsDataURL(blob); });
       return { png: url, painted: m.painted };
     },
