@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/photos64
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
 
-.PHONY: demo test venv photos clean default-model bench
+.PHONY: demo test venv photos chromium clean default-model bench
 
 venv: $(VENV)/.installed
 
@@ -49,8 +49,17 @@ default-model: venv photos $(DATA)/manifest.json
 bench: venv
 	$(BIN)/odinpaint bench --json bench.json
 
-test: venv
-	$(BIN)/python -m pytest -q
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; \
+	fi
+
+# Every test, the browser ones included: with ODINPAINT_REQUIRE_BROWSER=1 a missing Chromium or
+# Playwright fails them instead of skipping them.
+test: venv chromium
+	ODINPAINT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) data runs experiments
