@@ -415,9 +415,10 @@ def test_brush_cursor_follows_the_pointer(browser, server, files):
         assert c.is_visible()
         b = c.bounding_box()
         assert abs(b["width"] - 30) < 1 and abs(b["x"] + b["width"] / 2 - x) < 1 and abs(b["y"] + b["height"] / 2 - y) < 1
+        s0 = t.js("window.odinpaint.view().s")
         for _ in range(3):
             t.page.mouse.wheel(0, -240)
-        t.page.wait_for_timeout(100)
+        t.page.wait_for_function("s => window.odinpaint.view().s > 2 * s", arg=s0)
         assert abs(c.bounding_box()["width"] - 30) < 1  # screen px: the same circle at any zoom
         t.page.mouse.move(5, 5)  # off the canvas
         assert not c.is_visible()

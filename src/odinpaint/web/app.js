@@ -573,17 +573,18 @@
         say("Nothing is painted yet: paint over the part to remove first, then Inpaint.", true);
         return;
       }
-      const maskPng = await maskBlob(mask);
-      if (id !== requestSeq) return;
-      const form = new FormData();
-      form.append("image", current.file, "image");
-      form.append("mask", maskPng, "mask.png");
+      // progress from the click on (encoding a 24 MP mask takes a moment too)
       const t0 = performance.now();
       const tick = () => { elapsed.textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`; };
       tick();
       timer = setInterval(tick, 100);
       progress.hidden = false;
       say(`Inpainting ${current.name} (${current.w}×${current.h})…`);
+      const maskPng = await maskBlob(mask);
+      if (id !== requestSeq) return;
+      const form = new FormData();
+      form.append("image", current.file, "image");
+      form.append("mask", maskPng, "mask.png");
       controller = new AbortController();
       const res = await fetch("api/v1/inpaint", { method: "POST", body: form, signal: controller.signal });
       if (id !== requestSeq) return;
