@@ -3,7 +3,8 @@
     odinpaint serve --model best.safetensors              # http://127.0.0.1:8000
     curl -F image=@photo.jpg -F mask=@mask.png http://127.0.0.1:8000/api/v1/inpaint -o out.png
 
-- ``GET /``: the page (upload, paint the hole, Inpaint, compare, download);
+- ``GET /`` (with ``/app.js`` and ``/app.css``): the page (upload, paint the hole with zoom and
+  pan, Inpaint, compare, download, continue editing);
 - ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole), returns a PNG;
 - ``GET /api/v1/health``: status, model and ``max_upload_mb``;
 - ``GET /docs`` (Swagger UI) and ``GET /redoc``: the API pages, served with their scripts from
