@@ -13,7 +13,9 @@ How a hole is filled:
   costs in a small photo.
 - **One window per hole that fits.** Each connected hole whose box spans at most
   ``HOLE_SHARE`` of a window of ``MAX_DOWNSCALE`` times the model size gets one square
-  window around it, resized to the model's size, predicted and resized back.
+  window around it, resized to the model's size, predicted and resized back. Specks (holes of
+  at most a quarter of the model's size) share windows at the model's own size, so a mask of
+  a thousand specks costs windows per area, not per speck.
 - **Coarse to fine for larger holes.** A hole too large for one window is first filled in a
   copy of its crop at half the resolution (recursively, until it fits one window); that coarse
   fill, resized up, then serves as context for overlapping tiles at full resolution. Each
@@ -145,6 +147,7 @@ class Inpainter:
         self.size = net.arch.image_size
         self.max_window = int(self.size * MAX_DOWNSCALE)
         self.core = int(HOLE_SHARE * self.max_window)  # the largest hole side one window takes
+        self.tiny = int(HOLE_SHARE * self.size) // 2  # holes this small share windows (two fit one)
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu") -> "Inpainter":
@@ -257,9 +260,11 @@ class Inpainter:
             up = num / np.maximum(den, 1e-6)[..., None]
             img[big_mask] = up[big_mask]
             has_init = big_mask
-        jobs = []
+        jobs = self._tiny_hole_jobs(labels, stats, h, w)
         for i in range(1, n):
             x, y, bw, bh, _ = stats[i]
+            if max(bw, bh) <= self.tiny:
+                continue  # in a shared window
             if i not in big:  # one window around the whole hole
                 side = max(self.size, math.ceil(max(bw, bh) / HOLE_SHARE))
                 y0, x0 = _place(y + bh / 2, x + bw / 2, side, h, w)
@@ -283,6 +288,23 @@ class Inpainter:
                     jobs.append(_Job(y0, x0, s, paste, weight))
         self._run(img, hole & ~has_init, jobs)
         return img
+
+    def _tiny_hole_jobs(self, labels: np.ndarray, stats: np.ndarray, h: int, w: int) -> list[_Job]:
+        """Windows for holes of at most ``tiny`` px, shared by the holes whose boxes start in the
+        same ``tiny`` px cell: they fit one window at the model's own size together, as each
+        would alone, so a mask of specks costs windows per area, not per speck."""
+        cells: dict[tuple[int, int], list[int]] = {}
+        for i in np.flatnonzero(np.maximum(stats[1:, 2], stats[1:, 3]) <= self.tiny) + 1:
+            cells.setdefault((stats[i, 1] // self.tiny, stats[i, 0] // self.tiny), []).append(int(i))
+        jobs = []
+        s = self.size
+        for ids in cells.values():
+            x0, y0 = stats[ids, 0].min(), stats[ids, 1].min()
+            x1, y1 = (stats[ids, 0] + stats[ids, 2]).max(), (stats[ids, 1] + stats[ids, 3]).max()
+            wy, wx = _place((y0 + y1) / 2, (x0 + x1) / 2, s, h, w)
+            window = labels[wy : wy + s, wx : wx + s]
+            jobs.append(_Job(wy, wx, s, np.isin(window, ids) if len(ids) > 1 else window == ids[0]))
+        return jobs
 
     def _run(self, img: np.ndarray, unknown: np.ndarray, jobs: list[_Job]) -> None:
         """Predict every job's window (in batches) and write the results into ``img``.
