@@ -1,6 +1,6 @@
 """``odinpaint bench``: how fast odinpaint trains and inpaints here, against this machine's limit.
 
-    odinpaint bench --quick --json bench.json     # under 2 minutes: 64 px, plus the 128 px CE
+    odinpaint bench --quick --json bench.json     # about 3 minutes: 64 px, the 128 px CE, fill
     odinpaint bench                               # everything, with torch.compile
 
     >>> from odinpaint.bench import BenchConfig, run_bench
