@@ -22,7 +22,7 @@ from conftest import nan_on_call
 from odinpaint.cli import main
 from odinpaint.training import checkpoint as ckpt_mod
 from odinpaint.training import steps
-from odinpaint.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.training.config import TrainConfig
 from odinpaint.training.trainer import train
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import os
-import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from PIL import Image
 
 from browser import chromium_or_skip
 from conftest import smooth_image
+from live import serve_in_thread
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
@@ -48,24 +47,10 @@ class DelayInpainter(Inpainter):
 
 @pytest.fixture(scope="module")
 def server():
-    import uvicorn
-
     torch.manual_seed(0)
     inp = DelayInpainter(build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(inp, max_upload_mb=LIMIT_MB), host="127.0.0.1", port=port,
-                                       log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", inp
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(create_app(inp, max_upload_mb=LIMIT_MB)) as url:
+        yield url, inp
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,5 @@
 import io
 import logging
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -12,6 +9,7 @@ from PIL import Image
 
 from browser import chromium_or_skip
 from conftest import smooth_image
+from live import serve_in_thread
 from odinpaint.errors import UserError
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import build
@@ -148,27 +146,10 @@ def test_loopback_detection():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(inpainter):
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(inpainter), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(create_app(inpainter)) as url:
+        yield url
 
 
 def test_browser_paint_and_inpaint(live_server, tmp_path):

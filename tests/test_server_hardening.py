@@ -5,7 +5,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from schemathesis.checks import not_a_server_error
 
 from badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
 from conftest import smooth_image
+from live import free_port, serve_in_thread
 from odinpaint.cli import build_parser
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import build
@@ -147,12 +147,6 @@ def test_loopback_by_default_and_a_warning_elsewhere(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- overload
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class SlowInpainter(Inpainter):
     """Takes ``seconds`` per image and records how many ran at once."""
 
@@ -172,20 +166,8 @@ class SlowInpainter(Inpainter):
 
 
 def test_overload_gets_503_and_the_server_stays_up():
-    import uvicorn
-
     slow = SlowInpainter(tiny_net(), seconds=0.5)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(slow, workers=1, queue=2), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
+    with serve_in_thread(create_app(slow, workers=1, queue=2)) as base:
         files = {"image": ("a.png", encode(RGB, "PNG"), "image/png"), "mask": ("m.png", encode(BOX, "PNG"), "image/png")}
 
         async def burst():
@@ -199,9 +181,6 @@ def test_overload_gets_503_and_the_server_stays_up():
         assert slow.most == 1  # one inference at a time, as configured
         assert httpx.get(f"{base}/api/v1/health").json()["busy"] == 0
         assert httpx.post(f"{base}/api/v1/inpaint", files=files, timeout=60).status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 # ----------------------------------------------------------------------------- load test
@@ -213,7 +192,7 @@ def test_load_on_loopback(tmp_path):
 
     ckpt = tmp_path / "tiny.safetensors"
     save_checkpoint(ckpt, {"G": tiny_net()}, {}, {"step": 0})
-    port = _free_port()
+    port = free_port()
     src = str(Path(__file__).resolve().parents[1] / "src")
     proc = subprocess.Popen([sys.executable, "-m", "odinpaint", "serve", "--model", str(ckpt), "--port", str(port),
                              "--queue", "16"],
