@@ -51,6 +51,7 @@ HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of it
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine
 TILE_OVERLAP = 0.25   # refinement tiles overlap by this share of their core; the overlap is blended
 BATCH = 16            # windows per network call (times 8 with test-time averaging)
+TELEA_RADIUS = 3      # OpenCV's neighbourhood for the feathering fill (its documented default)
 
 
 def boxes_to_mask(shape, boxes) -> np.ndarray:
@@ -309,7 +310,6 @@ class Inpainter:
     def _run(self, img: np.ndarray, unknown: np.ndarray, jobs: list[_Job]) -> None:
         """Predict every job's window (in batches) and write the results into ``img``.
         ``unknown`` marks the pixels that are holes in every window (no value yet)."""
-        h, w = unknown.shape
         s = self.size
         acc = np.zeros_like(img) if any(j.weight is not None for j in jobs) else None
         wsum = np.zeros(unknown.shape, np.float32) if acc is not None else None
@@ -318,7 +318,7 @@ class Inpainter:
             windows, holes = [], []
             for j in chunk:
                 ys, xs = slice(j.y0, j.y0 + j.side), slice(j.x0, j.x0 + j.side)
-                win, win_hole = img[ys, xs], unknown[ys, xs] | _pad_to(j.paste, unknown[ys, xs].shape)
+                win, win_hole = img[ys, xs], unknown[ys, xs] | j.paste  # paste: the window within the image
                 ph, pw = j.side - win.shape[0], j.side - win.shape[1]
                 if ph or pw:  # the image is smaller than the window: replicate its edge (never pasted)
                     win = cv2.copyMakeBorder(win, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
@@ -354,7 +354,12 @@ class Inpainter:
         band = target & (dist <= f + 1)
         context = crop.copy()
         context[target] = filled[target]  # Telea sees the known pixels and the prediction inside
-        smooth = cv2.inpaint(context, band.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        # A replicated border: on a one-pixel-high image OpenCV's Telea reads past the edge and
+        # gives a different answer on every call.
+        p = TELEA_RADIUS + 1
+        context = cv2.copyMakeBorder(context, p, p, p, p, cv2.BORDER_REPLICATE)
+        band_mask = cv2.copyMakeBorder(band.astype(np.uint8), p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+        smooth = cv2.inpaint(context, band_mask, TELEA_RADIUS, cv2.INPAINT_TELEA)[p:-p, p:-p]
         alpha = np.clip(dist[band] / (f + 1), 0, 1)[:, None]
         out = filled.copy()
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)
@@ -367,11 +372,3 @@ def _tent(shape: tuple[int, int], ramp: float) -> np.ndarray:
         i = np.arange(n, dtype=np.float32)
         return np.clip(np.minimum(i + 1, n - i), 1, max(1.0, ramp))
     return np.outer(ramp1d(shape[0]), ramp1d(shape[1]))
-
-
-def _pad_to(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``a`` cut or zero-padded to ``shape`` (a job's paste against its window in the image)."""
-    out = np.zeros(shape, bool)
-    hh, ww = min(shape[0], a.shape[0]), min(shape[1], a.shape[1])
-    out[:hh, :ww] = a[:hh, :ww]
-    return out
