@@ -213,3 +213,21 @@ def test_psnr_loss_is_minus_the_metric():
     expected = -metrics.image_metrics(pred, target, mask)["psnr_hole"].mean()
     # equal up to the MSE floor (1e-5 against an MSE near 1e-2: 0.005 dB)
     torch.testing.assert_close(hole_psnr_loss((pred - target) ** 2, mask), expected, atol=0.01, rtol=0)
+
+
+def test_gan_step_computes_d_weight_gradients_once():
+    """pix2pix freezes D for G's update: D's weights get gradients from D's own backward only
+    (one pass), G's from G's; and D is left trainable afterwards."""
+    from odinpaint.bench import _train_setup, train_config
+
+    cfg = train_config("gan", 32, batch=5, width=8, d_width=8)
+    nets, opts, batch = _train_setup(cfg, 32)
+    calls = {"D": 0, "G": 0}
+    for name in calls:
+        first = next(nets[name].parameters())
+        first.register_hook(lambda g, name=name: calls.__setitem__(name, calls[name] + 1))
+    before = [p.detach().clone() for p in nets["D"].parameters()]
+    steps.gan_step(nets, opts, batch, cfg)
+    assert calls == {"D": 1, "G": 1}
+    assert all(p.requires_grad for p in nets["D"].parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, nets["D"].parameters()))  # D did learn

@@ -13,6 +13,8 @@ extra GAN term is ``hole_weight`` (``--hole-l1``).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -114,6 +116,22 @@ def _accuracy(logits, real: bool, weights, kind: str) -> torch.Tensor:
     return right.mean() if weights is None else (right * weights).sum() / weights.sum().clamp(min=1)
 
 
+@contextlib.contextmanager
+def frozen(net: torch.nn.Module):
+    """The plain network (outside any DDP wrapper, whose reducer would wait for gradients)
+    with its parameters out of autograd: gradients still flow through it to its input, but
+    none are computed for its weights (pix2pix's ``set_requires_grad(netD, False)``)."""
+    plain = getattr(net, "module", net)
+    params = [p for p in plain.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield plain
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def gan_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
     """pix2pix: update D on (condition, real) against (condition, fake), D's loss halved;
     then G on GAN + reconstruction loss. A hole-aware D is judged on hole patches only."""
@@ -125,6 +143,8 @@ def gan_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
     condition = model_input(image, mask, g.arch.fill, mask_channel=False)
     weights = d.patch_weights(mask) if d.arch.hole_aware else None
 
+    # Real and fake go through D as two calls, as in pix2pix: D has BatchNorm, and one batch of
+    # both would normalise each with the other's statistics (a different D from the paper's).
     opts["D"].zero_grad(set_to_none=True)
     logits_real = d(condition, image, mask)
     logits_fake = d(condition, fake.detach(), mask)
@@ -134,7 +154,8 @@ def gan_step(nets, opts, batch, cfg) -> tuple[torch.Tensor, dict]:
     opts["D"].step()
 
     opts["G"].zero_grad(set_to_none=True)
-    loss_g_gan = gan_criterion(d(condition, fake, mask), True, weights, cfg.gan_loss)
+    with frozen(d) as plain_d:  # G's update: no weight gradients (nor their all-reduce) for D
+        loss_g_gan = gan_criterion(plain_d(condition, fake, mask), True, weights, cfg.gan_loss)
     loss_rec, logs = reconstruction_loss(fake, image, mask, cfg, batch["level"])
     loss_g = loss_g_gan + loss_rec
     loss_g.backward()
