@@ -18,8 +18,12 @@ def tiny_experiment(tiny_dataset, tmp_path):
                             train_overrides={"width": 8, "d_width": 8, "batch": 10, "val_images": 6, "log_every": 1})
 
 
-def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment):
+def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
     report = run_experiment(tiny_experiment)
+    printed = capsys.readouterr().out
+    # which arm of how many; the time left once an arm of the same kind has been timed
+    assert "[arm 1/2] ce-on-demand\n" in printed
+    assert "[arm 2/2] ce-fixed5, about 0 min of training left\n" in printed
     res = json.loads((report / "results.json").read_text())
     assert set(res["results"]) == set(ARMS3)
     for arm in ARMS3:
@@ -75,3 +79,19 @@ def test_dry_run_lists_arms_and_budgets(tiny_dataset, capsys):
 def test_unknown_arm_is_rejected(tiny_dataset, capsys):
     assert main(["experiment", "--data", str(tiny_dataset), "--only", "ce-magic", "--dry-run"]) == 2
     assert "unknown arm" in capsys.readouterr().err
+
+
+def test_time_left_counts_each_kind_of_arm_at_its_own_speed(tmp_path):
+    from odinpaint.experiment import ARMS, _speed_kind, _time_left
+
+    cfg = ExperimentConfig(data="unused", out=str(tmp_path / "exp")).resolved()
+    arms = {a.name: a for a in ARMS}
+    plain, improved = arms["ce-on-demand"], arms["ce-improved"]
+    assert _speed_kind(cfg, plain) != _speed_kind(cfg, improved)  # the improved arm starts from biharmonic
+    budgets = {"ce": 60_000}
+    assert _time_left(cfg, [plain, improved], budgets, {}) == ""
+    timed = {_speed_kind(cfg, plain): 0.003}  # 3 ms per image: 3 minutes per arm
+    assert _time_left(cfg, [plain, improved], budgets, timed) == \
+        ", at least 3 min of training left (1 arm(s) of a kind not timed yet)"
+    timed[_speed_kind(cfg, improved)] = 0.01
+    assert _time_left(cfg, [plain, improved], budgets, timed) == ", about 13 min of training left"

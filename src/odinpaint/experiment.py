@@ -23,9 +23,10 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from odinpaint.errors import UserError
 from odinpaint.data.dataset import DataSet
+from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
+from odinpaint.models.inputs import CLASSICAL_FILLS
 from odinpaint.training import distributed
 from odinpaint.training.checkpoint import load_checkpoint
 from odinpaint.training.config import TrainConfig, resolve
@@ -181,6 +182,25 @@ def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path
     return what
 
 
+def _speed_kind(cfg: ExperimentConfig, arm: Arm) -> tuple:
+    """Arms of one kind train at about one speed: the family, and whether a classical fill
+    (computed on the CPU for every batch) starts the network."""
+    return arm.family, arm_train_config(cfg, arm, None).fill in CLASSICAL_FILLS
+
+
+def _time_left(cfg: ExperimentConfig, arms: list[Arm], budgets: dict, seconds_per_image: dict) -> str:
+    """", about N min of training left" over ``arms``, from the speed of each kind of arm timed
+    this session; a lower bound while some kinds are not timed yet ("" before any is)."""
+    todo = [a for a in arms if not arm_complete(Path(cfg.out) / "arms" / a.name)]
+    timed = [a for a in todo if budgets.get(a.family) and _speed_kind(cfg, a) in seconds_per_image]
+    if not timed:
+        return ""
+    minutes = sum(seconds_per_image[_speed_kind(cfg, a)] * budgets[a.family] for a in timed) / 60
+    untimed = len(todo) - len(timed)
+    return (f", about {minutes:.0f} min of training left" if not untimed else
+            f", at least {minutes:.0f} min of training left ({untimed} arm(s) of a kind not timed yet)")
+
+
 def run_experiment(cfg: ExperimentConfig) -> Path:
     """Train and evaluate every selected arm, then write the report; returns the report dir."""
     from odinpaint.report import write_report
@@ -195,12 +215,17 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     results, runs = {}, {}
     t0 = time.perf_counter()
-    for arm in arms:
-        if arm.family == "classical":
-            continue
+    learned = [a for a in arms if a.family != "classical"]
+    seconds_per_image = {}  # per kind of arm (see _speed_kind), from arms trained this session
+    for i, arm in enumerate(learned, 1):
         run_dir = out / "arms" / arm.name
+        if ctx.main:
+            print(f"[arm {i}/{len(learned)}] {arm.name}{_time_left(cfg, learned[i - 1:], budgets, seconds_per_image)}",
+                  flush=True)
         t = time.perf_counter()
         what = train_arm(cfg, arm, budgets.get(arm.family), run_dir)
+        if what == "trained" and budgets.get(arm.family):
+            seconds_per_image[_speed_kind(cfg, arm)] = (time.perf_counter() - t) / budgets[arm.family]
         if not ctx.main:
             continue  # the other processes only train
         ckpt = run_dir / "checkpoints" / "best.safetensors"
