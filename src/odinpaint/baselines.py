@@ -54,4 +54,4 @@ def baseline_fill(name: str):
     from odinpaint.models.inputs import classical_fill
 
     get_baseline(name)
-    return functools.partial(classical_fill, name)
+    return functools.partial(classical_fill, name, fast=False)  # the reference: scikit-image itself
