@@ -1,6 +1,7 @@
 """The page of `odinpaint serve` in Debian's Chromium, as a person on a laptop (1280x800,
 mouse) or a phone (390x844, touch) uses it: painting, zoom and pan, undo and redo, errors,
-progress, the upload limit, compare, continue editing, and a 12-megapixel photo end to end.
+progress, the upload limit, compare, continue editing, and 12- and 24-megapixel photos end to
+end (the page uploads only a crop around the painted area and pastes the answer back).
 Also /docs with every request off this machine blocked.
 
 Screenshots go to $ODINPAINT_SHOTS (default: a folder under the system's temp dir)."""
@@ -54,6 +55,15 @@ def server():
 
 
 @pytest.fixture(scope="module")
+def server20():
+    """The tiny model behind the default upload limit, 20 MB."""
+    torch.manual_seed(0)
+    inp = Inpainter(build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True)))
+    with serve_in_thread(create_app(inp, max_upload_mb=20)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser():
     pw, browser = chromium_or_skip()
     yield browser
@@ -78,6 +88,22 @@ def files(tmp_path_factory):
     return d
 
 
+# The parts of every form the page posts, kept in the page (Playwright does not report a
+# multipart body made of blobs): window.__sent[i] = {name: Blob}.
+RECORD_UPLOADS = """
+window.__sent = [];
+const realFetch = window.fetch;
+window.fetch = function (url, init) {
+  if (init && init.body instanceof FormData) {
+    const parts = {};
+    for (const [name, value] of init.body.entries()) parts[name] = value;
+    window.__sent.push(parts);
+  }
+  return realFetch.apply(this, arguments);
+};
+"""
+
+
 class Page:
     """One tab with helpers; collects JavaScript errors and the inpaint requests sent."""
 
@@ -88,6 +114,7 @@ class Page:
         self.errors, self.requests = [], []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r) if "/api/v1/inpaint" in r.url else None)
+        self.page.add_init_script(RECORD_UPLOADS)
         self.page.goto(base)
         self.page.wait_for_function("window.odinpaint !== undefined")
         self.cdp = None
@@ -189,6 +216,37 @@ def tab(request, browser, server):
     yield t
     t.close()
     assert not t.errors, t.errors  # no JavaScript error on the way
+
+
+def sent(tab, i) -> dict:
+    """The parts of the i-th form the page posted: name -> bytes; "body" -> their total size."""
+    parts = tab.js("""async i => {
+        const out = {};
+        for (const [name, blob] of Object.entries(window.__sent.at(i))) {
+            const url = await new Promise(res => { const f = new FileReader(); f.onload = () => res(f.result);
+                                                   f.readAsDataURL(blob); });
+            out[name] = url.split(",", 2)[1];
+        }
+        return out; }""", i)
+    parts = {k: base64.b64decode(v) for k, v in parts.items()}
+    parts["body"] = sum(len(v) for v in parts.values())
+    return parts
+
+
+def paint_box(tab, x0, y0, x1, y1, W, H):
+    """Strokes that fill the image rectangle [x0, x1) x [y0, y1) at the current zoom; the
+    mask's hole (True = painted) afterwards."""
+    v = tab.js("window.odinpaint.view()")
+    r = int(tab.js("Number(document.getElementById('size').value)")) / 2 / v["s"]  # brush radius, image px
+    for y in np.arange(y0 + r, y1 - r + 1, r):
+        tab.drag([tab.screen(x0 + r, y, W, H), tab.screen(x1 - r, y, W, H)], steps=2)
+    return r
+
+
+def crop_bound(box, W, H):
+    """The most the page may send for a painted box (x, y, w, h): the box grown by its margin."""
+    m = int(np.ceil(0.5 * max(box["w"], box["h"]))) + 64
+    return min(W, box["w"] + 2 * m), min(H, box["h"] + 2 * m)
 
 
 def stroke_hits(hole, points_img, radius=1):
@@ -438,16 +496,29 @@ def test_bad_file_after_a_good_one_clears_everything(tab, files):
     tab.shot("bad-file")
 
 
-def test_file_over_the_upload_limit_is_refused_before_uploading(tab, files):
+def test_big_files_load_and_a_crop_over_the_upload_limit_is_refused_before_uploading(tab, files):
     size = (files / "huge.png").stat().st_size
     assert size > LIMIT_MB * 2**20
-    tab.load(files / "small.png")
-    tab.load(files / "huge.png", wait=False)
+    tab.load(files / "huge.png")  # over the limit as a file: fine, only crops are uploaded
+    assert tab.js("window.odinpaint.image()")["w"] == 1400 and not tab.is_error()
+    # a stroke corner to corner: its crop is the whole noise image, over the limit as PNG
+    tab.brush(30)
+    tab.drag([tab.screen(20, 20, 1400, 1400), tab.screen(1380, 1380, 1400, 1400)])
+    tab.page.click("#inpaint")
     tab.page.wait_for_function("document.getElementById('status').classList.contains('error')")
     text = tab.status()
-    assert f"huge.png is {size / 2**20:.1f} MB, over the server's {LIMIT_MB} MB upload limit" in text, text
-    assert tab.js("window.odinpaint.image()") is None and tab.page.is_disabled("#inpaint")
-    assert tab.requests == []
+    assert "(1400×1400 px)" in text and f"over the server's {LIMIT_MB} MB upload limit" in text, text
+    assert tab.requests == [] and not tab.page.is_disabled("#inpaint")
+    # a small stroke: a small crop, sent and filled
+    tab.page.click("#undo")
+    tab.drag([tab.screen(600, 700, 1400, 1400), tab.screen(700, 700, 1400, 1400)])
+    c = tab.js("window.odinpaint.crop()")
+    tab.inpaint_and_wait()
+    assert len(tab.requests) == 1
+    parts = sent(tab, 0)
+    img = Image.open(io.BytesIO(parts["image"]))
+    assert img.size == (c["crop"]["w"], c["crop"]["h"]) and img.size <= crop_bound(c["box"], 1400, 1400)
+    assert parts["body"] < LIMIT_MB * 2**20
 
 
 def test_api_errors_show_the_servers_detail(tab, files):
@@ -580,11 +651,8 @@ def test_a_4000x3000_photo_with_a_600x400_hole(tab, files, tmp_path):
     tab.load(path)
     v = tab.js("window.odinpaint.view()")
     assert v["s"] == pytest.approx(v["fit"])  # at fit zoom
-    brush = 8
-    tab.brush(brush)
-    r = brush / 2 / v["s"]  # the brush radius in image px
-    for y in np.arange(y0 + r, y1 - r + 1, r):
-        tab.drag([tab.screen(x0 + r, y, W, H), tab.screen(x1 - r, y, W, H)], steps=2)
+    tab.brush(8)
+    r = paint_box(tab, x0, y0, x1, y1, W, H)
     hole = tab.mask()
     assert hole.shape == (H, W)
     inner = hole[y0 + int(r):y1 - int(r), x0 + int(r):x1 - int(r)]
@@ -592,12 +660,66 @@ def test_a_4000x3000_photo_with_a_600x400_hole(tab, files, tmp_path):
     grown = np.zeros_like(hole)
     grown[y0 - 2 * int(r):y1 + 2 * int(r), x0 - 2 * int(r):x1 + 2 * int(r)] = True
     assert not hole[~grown].any()  # painted where the test meant, nowhere else
+    c = tab.js("window.odinpaint.crop()")
+    ys, xs = np.nonzero(hole)
+    assert c["box"] == {"x": xs.min(), "y": ys.min(), "w": xs.max() - xs.min() + 1, "h": ys.max() - ys.min() + 1}
     out = np.asarray(Image.open(io.BytesIO(tab.inpaint_and_wait(timeout=120000))).convert("RGB"))
+    # only the crop around the hole went up: the box plus its margins, the image and mask cut alike
+    parts = sent(tab, -1)
+    img, msk = Image.open(io.BytesIO(parts["image"])), Image.open(io.BytesIO(parts["mask"]))
+    assert img.format == "PNG" and img.size == msk.size == (c["crop"]["w"], c["crop"]["h"])
+    assert img.size <= crop_bound(c["box"], W, H) and img.size >= (c["box"]["w"], c["box"]["h"])
+    cx, cy = c["crop"]["x"], c["crop"]["y"]
+    assert (np.asarray(img.convert("RGB")) == original[cy:cy + img.size[1], cx:cx + img.size[0]]).all()  # lossless
+    assert (np.asarray(msk) > 127).sum() == hole.sum()
+    assert parts["body"] < 2 * 2**20, parts["body"]  # well under any upload limit (the file is ~1 MB as JPEG)
+    print(f"12 MP: sent {parts['body']} bytes, a {img.size} crop")
     assert out.shape == (H, W, 3)
     assert (out[~hole] == original[~hole]).all()  # every pixel outside the painted hole is the input's
     assert (out[hole] != original[hole]).any()
     assert tab.js("[document.getElementById('result').naturalWidth, document.getElementById('result').naturalHeight]") == [W, H]
+    tab.page.locator("#compare").scroll_into_view_if_needed()
     tab.shot("12mp-result")
+
+
+def test_continue_editing_a_24mp_photo_under_the_default_upload_limit(browser, server20, tmp_path):
+    """A phone's 24 MP photo: two holes, one Inpaint each with Continue editing between; no
+    request near the 20 MB limit (its result is ~25 MB and more as PNG), both holes filled,
+    every other pixel the original's."""
+    W, H = 6000, 4000
+    rng = np.random.default_rng(24)
+    photo = np.asarray(Image.fromarray(smooth_image(rng, 200, 300)).resize((W, H), Image.BILINEAR))
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(photo).save(path, quality=85)
+    original = np.asarray(Image.open(path).convert("RGB"))
+    t = Page(browser, server20, "phone")
+    try:
+        t.load(path)
+        t.brush(12)
+        paint_box(t, 1000, 800, 1600, 1200, W, H)
+        first = t.mask()
+        out1 = np.asarray(Image.open(io.BytesIO(t.inpaint_and_wait(timeout=120000))).convert("RGB"))
+        assert (out1[~first] == original[~first]).all() and (out1[first] != original[first]).any()
+        t.page.click("#continue")
+        t.page.wait_for_function("window.odinpaint.image() && window.odinpaint.image().name === 'phone-inpainted.png'")
+        assert not t.mask().any()
+        paint_box(t, 4200, 2600, 4900, 3300, W, H)
+        second = t.mask()
+        assert not (first & second).any()
+        out2 = np.asarray(Image.open(io.BytesIO(t.inpaint_and_wait(timeout=120000))).convert("RGB"))
+        t.page.locator("#compare").scroll_into_view_if_needed()
+        t.shot("24mp-continued")
+        sizes = [sent(t, i) for i in range(len(t.requests))]
+        print("24 MP: sent", [(p["body"], Image.open(io.BytesIO(p["image"])).size) for p in sizes])
+    finally:
+        t.close()
+    assert not t.errors, t.errors
+    assert len(sizes) == 2 and all(p["body"] < 20 * 2**20 / 4 for p in sizes)  # far under the 20 MB limit
+    assert out2.shape == (H, W, 3)
+    both = first | second
+    assert (out2[~both] == original[~both]).all()  # every other pixel is the original's
+    assert (out2[first] == out1[first]).all()  # the first fill kept, the second hole filled
+    assert (out2[second] != original[second]).any()
 
 
 # ----------------------------------------------------------------------------- /docs offline

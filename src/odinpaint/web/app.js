@@ -5,6 +5,11 @@
 // (translate + scale) places them in the viewport. Pointer positions are mapped back to image
 // pixels, so the mask sent to the server is exact at any zoom. The brush size is in screen
 // pixels: zoomed in, a stroke covers fewer image pixels.
+//
+// Inpaint sends only a crop: the painted area's bounding box grown by a margin (CROP_MARGIN),
+// cut out of the current image (a lossless PNG) and out of the mask. The answer's hole pixels
+// are pasted into a full-size copy of the image, so every other pixel stays exactly the
+// image's own and a 24 MP photo uploads a few MB, not the whole photo (or a 50 MB result).
 "use strict";
 
 (() => {
@@ -20,15 +25,19 @@
   const holdBtn = $("hold"), download = $("download"), continueBtn = $("continue");
 
   const pctx = paint.getContext("2d");
+  const resultCanvas = document.createElement("canvas");  // the full-size result
   const backup = document.createElement("canvas");  // the mask as of the last finished edit
   const bctx = backup.getContext("2d", { willReadFrequently: true });  // read for every undo patch
   const MB = 2 ** 20;
   const HISTORY_BYTES = 512 * MB;  // undo patches kept (oldest dropped beyond)
   const MAX_ZOOM = 32;  // screen px per image px
   const minZoom = () => Math.min(view.fit / 4, 1);
+  // Context sent around the painted box, per side: more than the server's inpainter reads
+  // (about 0.41 * L + 20 px for a box of longest side L).
+  const CROP_MARGIN = (bw, bh) => Math.ceil(0.5 * Math.max(bw, bh)) + 64;
 
-  let image = null;      // {file, name, w, h, url}: the image being painted on
-  let result = null;     // {blob, url, beforeUrl, name}: the last answer for it
+  let image = null;      // {name, w, h, url}: the image being painted on (its pixels: the photo canvas)
+  let result = null;     // {blob, url, beforeUrl, name, w, h}: the last result (its pixels: resultCanvas)
   let view = { s: 1, tx: 0, ty: 0, fit: 1, fitted: true };
   let erasing = false, spaceDown = false;
   let undoStack = [], redoStack = [], historyBytes = 0;
@@ -244,21 +253,43 @@
     record({ x: 0, y: 0, before, after: null });
   }
 
-  // The mask the server gets: the image's own size, white (255) where painted, black (0)
-  // elsewhere, as the rows of an 8-bit grey PNG (each row led by its filter byte, 0).
-  function maskImage() {
+  // The painted pixels: the mask canvas's alpha (one 32-bit word per pixel), their count and
+  // their bounding box in image pixels (null when nothing is painted).
+  function paintedArea() {
     const { w, h } = image;
     const alpha = new Uint32Array(pctx.getImageData(0, 0, w, h).data.buffer);
-    const rows = new Uint8Array((w + 1) * h);
-    let painted = 0;
-    for (let y = 0, i = 0, o = 0; y < h; y++) {
-      o++;  // filter byte 0: none
-      for (let x = 0; x < w; x++, i++, o++) {
+    let x0 = w, x1 = -1, y0 = -1, y1 = -1, painted = 0;
+    for (let y = 0, i = 0; y < h; y++) {
+      const before = painted;
+      for (let x = 0; x < w; x++, i++) {
         // alpha is the high byte on every little-endian machine a browser runs on
-        if (alpha[i] >>> 24) { rows[o] = 255; painted++; }
+        if (alpha[i] >>> 24) {
+          painted++;
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+        }
       }
+      if (painted > before) { if (y0 < 0) y0 = y; y1 = y; }
     }
-    return { w, h, rows, painted };
+    return { alpha, painted, box: painted ? { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 } : null };
+  }
+
+  // The rectangle sent for a painted box: the box grown by CROP_MARGIN on every side, in the image.
+  function cropRect(box) {
+    const m = CROP_MARGIN(box.w, box.h);
+    const x = Math.max(0, box.x - m), y = Math.max(0, box.y - m);
+    return { x, y, w: Math.min(image.w, box.x + box.w + m) - x, h: Math.min(image.h, box.y + box.h + m) - y };
+  }
+
+  // The mask the server gets for rectangle r: white (255) where painted, black (0) elsewhere,
+  // as the rows of an 8-bit grey PNG (each row led by its filter byte, 0).
+  function maskRows(alpha, r) {
+    const rows = new Uint8Array((r.w + 1) * r.h);
+    for (let y = 0, o = 0; y < r.h; y++) {
+      o++;  // filter byte 0: none
+      for (let x = 0, i = (r.y + y) * image.w + r.x; x < r.w; x++, i++, o++) if (alpha[i] >>> 24) rows[o] = 255;
+    }
+    return rows;
   }
 
   const CRC = new Uint32Array(256).map((_, n) => {
@@ -280,28 +311,60 @@
 
   // PNG written here (zlib from the browser's CompressionStream): a canvas's toBlob can wait
   // up to a second for the page to be idle, and a 24 MP RGBA mask is 4x the bytes of a grey one.
-  async function maskBlob(m) {
-    if (typeof CompressionStream === "function") {
-      const ihdr = new Uint8Array(13), dv = new DataView(ihdr.buffer);
-      dv.setUint32(0, m.w); dv.setUint32(4, m.h);
-      ihdr.set([8, 0, 0, 0, 0], 8);  // 8-bit grey, deflate, filters per row, no interlace
-      const idat = new Uint8Array(await new Response(new Blob([m.rows]).stream()
-        .pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
-      const signature = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
-      return new Blob([signature, chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))],
-                      { type: "image/png" });
-    }
+  // rows: each row led by its filter byte; colour: 0 grey, 2 RGB, 6 RGBA (8 bits a sample).
+  async function pngBlob(w, h, colour, rows) {
+    const ihdr = new Uint8Array(13), dv = new DataView(ihdr.buffer);
+    dv.setUint32(0, w); dv.setUint32(4, h);
+    ihdr.set([8, colour, 0, 0, 0], 8);  // 8-bit samples, deflate, filters per row, no interlace
+    const idat = new Uint8Array(await new Response(new Blob([rows]).stream()
+      .pipeThrough(new CompressionStream("deflate"))).arrayBuffer());
+    const signature = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
+    return new Blob([signature, chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))],
+                    { type: "image/png" });
+  }
+
+  function canvasPng(c) {
+    return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error("cannot encode a PNG"))), "image/png"));
+  }
+
+  async function maskBlob(w, h, rows) {
+    if (typeof CompressionStream === "function") return pngBlob(w, h, 0, rows);
     const c = document.createElement("canvas");
-    c.width = m.w; c.height = m.h;
-    const ctx = c.getContext("2d"), data = ctx.createImageData(m.w, m.h);
-    for (let y = 0; y < m.h; y++) {
-      for (let x = 0; x < m.w; x++) {
-        const v = m.rows[y * (m.w + 1) + 1 + x], i = 4 * (y * m.w + x);
+    c.width = w; c.height = h;
+    const ctx = c.getContext("2d"), data = ctx.createImageData(w, h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const v = rows[y * (w + 1) + 1 + x], i = 4 * (y * w + x);
         data.data[i] = data.data[i + 1] = data.data[i + 2] = v; data.data[i + 3] = 255;
       }
     }
     ctx.putImageData(data, 0, 0);
-    return new Promise((resolve, reject) => c.toBlob((b) => (b ? resolve(b) : reject(new Error("cannot encode the mask"))), "image/png"));
+    return canvasPng(c);
+  }
+
+  // The image crop as a lossless PNG: RGB (RGBA when any pixel is not opaque), each row with
+  // the Sub filter (each byte minus the one a pixel to its left), which deflate packs well.
+  async function imageBlob(data) {
+    const { width: w, height: h } = data, px = data.data;
+    if (typeof CompressionStream !== "function") {
+      const c = document.createElement("canvas");
+      c.width = w; c.height = h;
+      c.getContext("2d").putImageData(data, 0, 0);
+      return canvasPng(c);
+    }
+    let opaque = true;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 255) { opaque = false; break; }
+    const bpp = opaque ? 3 : 4, rows = new Uint8Array((w * bpp + 1) * h);
+    for (let y = 0, i = 0, o = 0; y < h; y++) {
+      rows[o++] = 1;  // filter: Sub
+      let r = 0, g = 0, b = 0, a = 0;
+      for (let x = 0; x < w; x++, i += 4) {
+        rows[o++] = px[i] - r; rows[o++] = px[i + 1] - g; rows[o++] = px[i + 2] - b;
+        r = px[i]; g = px[i + 1]; b = px[i + 2];
+        if (!opaque) { rows[o++] = px[i + 3] - a; a = px[i + 3]; }
+      }
+    }
+    return pngBlob(w, h, opaque ? 2 : 6, rows);
   }
 
   // ------------------------------------------------------------------ pointers
@@ -486,6 +549,7 @@
 
   function clearResult() {
     result = null;
+    resultCanvas.width = 0; resultCanvas.height = 0;
     compare.hidden = true; resultTools.hidden = true; noResult.hidden = false;
     resultImg.removeAttribute("src"); beforeImg.removeAttribute("src");
     download.removeAttribute("href");
@@ -502,21 +566,27 @@
     progress.hidden = true;
   }
 
-  async function loadFile(file, { keepResult = false } = {}) {
+  // The image to paint on, from a decoded bitmap or a canvas (the result being edited further).
+  function setImage(source, name, url) {
+    const w = source.width, h = source.height;
+    for (const c of [photo, paint, backup]) { c.width = w; c.height = h; }
+    photo.getContext("2d").drawImage(source, 0, 0);
+    image = { name, w, h, url };
+    stage.style.width = `${w}px`; stage.style.height = `${h}px`;
+    stage.hidden = false; placeholder.hidden = true;
+    viewport.classList.add("ready");
+    sizeViewport();
+    fitView();
+    updateButtons();
+  }
+
+  // Any size of file loads: only a crop around the painted area is ever uploaded.
+  async function loadFile(file) {
     const seq = ++loadSeq;
     stopRequest();
     clearImage();
-    if (!keepResult) clearResult();
+    clearResult();
     releaseUnused();
-    await health;
-    if (seq !== loadSeq) return;
-    if (maxUploadMb !== null && file.size > maxUploadMb * MB) {
-      say(`${file.name} is ${mb(file.size)} MB, over the server's ${maxUploadMb} MB upload limit: ` +
-          (keepResult ? "restart odinpaint serve with a larger --max-upload-mb to go on editing it."
-                      : "choose a smaller file."), true);
-      fileInput.value = "";
-      return;
-    }
     if (file.size === 0) {
       say(`${file.name} is empty (0 bytes): choose an image file.`, true);
       fileInput.value = "";
@@ -525,7 +595,9 @@
     say(`Reading ${file.name}…`);
     let bmp;
     try {
-      bmp = await createImageBitmap(file, { imageOrientation: "from-image" });
+      // The file's own pixel values, as the server reads them (no colour profile applied):
+      // what is sent, and every pixel the result keeps, is exactly the file's.
+      bmp = await createImageBitmap(file, { imageOrientation: "from-image", colorSpaceConversion: "none" });
     } catch (e) {
       if (seq !== loadSeq) return;
       say(`${file.name} is not an image this browser can read: choose a JPEG, PNG, WebP, GIF or BMP file.`, true);
@@ -533,19 +605,10 @@
       return;
     }
     if (seq !== loadSeq) { bmp.close(); return; }
-    const w = bmp.width, h = bmp.height;
-    for (const c of [photo, paint, backup]) { c.width = w; c.height = h; }
-    photo.getContext("2d").drawImage(bmp, 0, 0);
+    setImage(bmp, file.name, track(URL.createObjectURL(file)));
     bmp.close();
-    image = { file, name: file.name, w, h, url: track(URL.createObjectURL(file)) };
-    stage.style.width = `${w}px`; stage.style.height = `${h}px`;
-    stage.hidden = false; placeholder.hidden = true;
-    viewport.classList.add("ready");
-    sizeViewport();
-    fitView();
-    updateButtons();
-    say(`${file.name}: ${w}×${h} px. Paint over the part to remove, then Inpaint.` +
-        (w * h > 4e6 ? " Zoom in (wheel or pinch) to paint precisely." : ""));
+    say(`${file.name}: ${image.w}×${image.h} px. Paint over the part to remove, then Inpaint.` +
+        (image.w * image.h > 4e6 ? " Zoom in (wheel or pinch) to paint precisely." : ""));
   }
 
   fileInput.addEventListener("change", () => {
@@ -554,6 +617,33 @@
   });
 
   // ------------------------------------------------------------------ Inpaint
+  // The answer for the crop: its hole pixels pasted over the crop of the image, into a
+  // full-size copy of the image (resultCanvas); every other pixel stays the image's own.
+  async function paste(answer, crop, area, pixels) {
+    const bmp = await createImageBitmap(answer, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    if (bmp.width !== crop.w || bmp.height !== crop.h) {
+      bmp.close();
+      throw new Error(`the server answered with a ${bmp.width}×${bmp.height} image for a ${crop.w}×${crop.h} crop`);
+    }
+    const c = document.createElement("canvas");
+    c.width = crop.w; c.height = crop.h;
+    const ctx = c.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(bmp, 0, 0);
+    bmp.close();
+    const filled = ctx.getImageData(0, 0, crop.w, crop.h).data, out = pixels.data;
+    for (let y = 0; y < crop.h; y++) {
+      for (let x = 0, i = (crop.y + y) * image.w + crop.x, o = 4 * y * crop.w; x < crop.w; x++, i++, o += 4) {
+        if (area.alpha[i] >>> 24) {
+          out[o] = filled[o]; out[o + 1] = filled[o + 1]; out[o + 2] = filled[o + 2]; out[o + 3] = 255;
+        }
+      }
+    }
+    resultCanvas.width = image.w; resultCanvas.height = image.h;
+    const rctx = resultCanvas.getContext("2d");
+    rctx.drawImage(photo, 0, 0);
+    rctx.putImageData(pixels, crop.x, crop.y);
+  }
+
   async function inpaint() {
     if (busy || !image) return;
     busy = true;  // before any await: a second click finds the button disabled and busy set
@@ -568,22 +658,32 @@
     };
     try {
       endStroke();
-      const mask = maskImage();
-      if (!mask.painted) {
+      const area = paintedArea();
+      if (!area.painted) {
         say("Nothing is painted yet: paint over the part to remove first, then Inpaint.", true);
         return;
       }
-      // progress from the click on (encoding a 24 MP mask takes a moment too)
+      // progress from the click on (cutting and encoding the crop takes a moment too)
       const t0 = performance.now();
       const tick = () => { elapsed.textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`; };
       tick();
       timer = setInterval(tick, 100);
       progress.hidden = false;
-      say(`Inpainting ${current.name} (${current.w}×${current.h})…`);
-      const maskPng = await maskBlob(mask);
+      const crop = cropRect(area.box);
+      say(`Inpainting ${current.name} (${current.w}×${current.h}, sending the ${crop.w}×${crop.h} px around the painted area)…`);
+      const pixels = photo.getContext("2d").getImageData(crop.x, crop.y, crop.w, crop.h);
+      const [imagePng, maskPng] = await Promise.all([imageBlob(pixels), maskBlob(crop.w, crop.h, maskRows(area.alpha, crop))]);
+      await health;  // the upload limit (checked on what is sent)
       if (id !== requestSeq) return;
+      const biggest = Math.max(imagePng.size, maskPng.size);
+      if (maxUploadMb !== null && biggest > maxUploadMb * MB) {
+        say(`The part around the painted area (${crop.w}×${crop.h} px) is ${mb(biggest)} MB as PNG, over the ` +
+            `server's ${maxUploadMb} MB upload limit: inpaint a smaller area at a time, or restart ` +
+            "odinpaint serve with a larger --max-upload-mb.", true);
+        return;
+      }
       const form = new FormData();
-      form.append("image", current.file, "image");
+      form.append("image", imagePng, "image.png");
       form.append("mask", maskPng, "mask.png");
       controller = new AbortController();
       const res = await fetch("api/v1/inpaint", { method: "POST", body: form, signal: controller.signal });
@@ -593,10 +693,19 @@
         if (id === requestSeq) say(`Inpaint failed (HTTP ${res.status}): ${text}`, true);
         return;
       }
-      const blob = await res.blob();
+      const answer = await res.blob();
+      if (id !== requestSeq) return;
+      try {
+        await paste(answer, crop, area, pixels);
+      } catch (e) {
+        if (id === requestSeq) say(`Inpaint failed: ${e && e.message ? e.message : e}.`, true);
+        return;
+      }
+      if (id !== requestSeq) return;
+      const png = await canvasPng(resultCanvas);  // the full-size result: shown, compared, downloaded
       if (id !== requestSeq) return;
       const seconds = (performance.now() - t0) / 1000;
-      showResult(blob, current);
+      showResult(png, current);
       say(`Done in ${seconds.toFixed(1)} s. Drag the compare slider or hold the button to see the original; ` +
           "download it, or continue editing from the result.");
     } catch (e) {
@@ -612,7 +721,8 @@
   function stem(name) { return (name || "image").replace(/\.[^.]*$/, "") || "image"; }
 
   function showResult(blob, from) {
-    result = { blob, url: track(URL.createObjectURL(blob)), beforeUrl: from.url, name: from.name };
+    result = { blob, url: track(URL.createObjectURL(blob)), beforeUrl: from.url, name: from.name,
+               w: resultCanvas.width, h: resultCanvas.height };
     resultImg.src = result.url;
     beforeImg.src = result.beforeUrl;
     download.href = result.url;
@@ -658,14 +768,17 @@
   holdBtn.addEventListener("keyup", holdOff);
   holdBtn.addEventListener("contextmenu", (ev) => ev.preventDefault());
 
-  continueBtn.addEventListener("click", async () => {
+  // The result becomes the image to paint on: its pixels straight from resultCanvas (no
+  // decoding, nothing uploaded); the compare view keeps showing it against its original.
+  continueBtn.addEventListener("click", () => {
     if (!result) return;
-    const file = new File([result.blob], `${stem(result.name)}-inpainted.png`, { type: "image/png" });
-    await loadFile(file, { keepResult: true });
-    if (image && image.file === file) {
-      continueBtn.hidden = true;  // the result is now the image on the left
-      say(`Editing the result (${image.w}×${image.h} px): paint over what else should go, then Inpaint.`);
-    }
+    ++loadSeq;
+    stopRequest();
+    clearImage();
+    setImage(resultCanvas, `${stem(result.name)}-inpainted.png`, result.url);
+    fileInput.value = "";
+    continueBtn.hidden = true;  // the result is now the image on the left
+    say(`Editing the result (${image.w}×${image.h} px): paint over what else should go, then Inpaint.`);
   });
 
   // ------------------------------------------------------------------ for tests and scripts
@@ -677,9 +790,16 @@
     // the mask the Inpaint button would send, as a data: URL of the PNG, and its painted pixel count
     mask: async () => {
       if (!image) return null;
-      const m = maskImage(), blob = await maskBlob(m);
+      const a = paintedArea(), all = { x: 0, y: 0, w: image.w, h: image.h };
+      const blob = await maskBlob(image.w, image.h, maskRows(a.alpha, all));
       const url = await new Promise((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result); r.readAsDataURL(blob); });
-      return { png: url, painted: m.painted };
+      return { png: url, painted: a.painted };
+    },
+    // the rectangle Inpaint would send (image px), or null when nothing is painted
+    crop: () => {
+      if (!image) return null;
+      const a = paintedArea();
+      return a.box ? { box: a.box, crop: cropRect(a.box) } : null;
     },
     toImage: (x, y) => toImage(x, y),
   };
