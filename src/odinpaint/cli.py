@@ -23,7 +23,6 @@ import textwrap
 from pathlib import Path
 
 from odinpaint import __version__
-
 from odinpaint.errors import UserError
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem

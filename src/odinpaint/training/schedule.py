@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from odinpaint.errors import UserError
 from odinpaint import masks as masklib
+from odinpaint.errors import UserError
 
 N = masklib.NUM_LEVELS
 MIN_PSNR = 1e-3  # zero-PSNR protection: 1/P stays finite
