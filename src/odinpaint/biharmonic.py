@@ -20,6 +20,7 @@ matrix product. The answer is scikit-image's, up to float rounding. Holes of any
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -43,17 +44,20 @@ def _graph_laplacian(h: int, w: int) -> sparse.csc_array:
 
 CACHE_BYTES = 1 << 30  # solution operators kept (all the shapes of 64 px training take about 0.8 GB)
 _cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
 
 
 def _cached_operator(key: tuple) -> tuple[torch.Tensor, np.ndarray]:
-    """``_operator(*key)``, least recently used shapes dropped beyond ``CACHE_BYTES``."""
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    _cache[key] = value = _operator(*key)
-    while sum(m.numel() * 4 for m, _ in _cache.values()) > CACHE_BYTES and len(_cache) > 1:
-        _cache.popitem(last=False)
-    return value
+    """``_operator(*key)``, least recently used shapes dropped beyond ``CACHE_BYTES``. Locked:
+    the server fills on several threads."""
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        _cache[key] = value = _operator(*key)
+        while sum(m.numel() * 4 for m, _ in _cache.values()) > CACHE_BYTES and len(_cache) > 1:
+            _cache.popitem(last=False)
+        return value
 
 
 def _operator(hh: int, hw: int, top: int, bottom: int, left: int, right: int) -> tuple[torch.Tensor, np.ndarray]:
