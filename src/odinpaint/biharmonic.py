@@ -13,9 +13,10 @@ That system only couples a hole pixel to pixels at most 2 px away, so for a rect
 its matrix depends on nothing but the rectangle's size and how close (0, 1, or 2 and more px)
 it lies to each image edge. For each such shape the solution operator, hole values =
 ``M @ ring values`` (the ring being the known pixels within 2 px of the hole), is computed
-once with a dense solve and cached; every image with that shape is then filled by one batched
-matrix product. The answer is scikit-image's, up to float rounding. Holes of any other shape
-(free-form strokes, several holes) go to scikit-image.
+once with a sparse LU solve and cached; every image with that shape is then filled by one
+matrix product per batch, and clipped, as scikit-image does, to its known pixels' range. The
+answer is scikit-image's, up to float rounding. Holes of any other shape (free-form strokes,
+several holes) go to scikit-image.
 """
 
 from __future__ import annotations
