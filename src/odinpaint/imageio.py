@@ -34,6 +34,9 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 # The decompression-bomb guard, checked from the header before decoding: 80 megapixels is
 # above any camera photo we expect and far below what would exhaust memory.
 MAX_PIXELS = 80_000_000
+# How odinpaint writes PNG (fill's files and the server's answers): zlib level 1. A 12 MP photo
+# wrote in 0.7 s against 3.1 s at Pillow's default level 6, for a file 19% larger.
+FAST_PNG = {"compress_level": 1}
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,

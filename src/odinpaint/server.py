@@ -44,7 +44,7 @@ from PIL import Image
 
 from odinpaint import __version__
 from odinpaint.errors import UserError
-from odinpaint.imageio import ImageError, binarize_mask, load_rgba
+from odinpaint.imageio import FAST_PNG, ImageError, binarize_mask, load_rgba
 from odinpaint.inpainter import Inpainter
 from odinpaint.models import arch_to_dict
 
@@ -52,7 +52,6 @@ WEB = files("odinpaint") / "web"
 # The page and the files it loads: served by name from this list only.
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "app.css": "text/css; charset=utf-8"}
-PNG_LEVEL = 1  # zlib level of the answers: a 24 MP PNG takes seconds at Pillow's default (6)
 log = logging.getLogger("odinpaint.server")
 
 
@@ -192,7 +191,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         except MaskError as e:
             raise HTTPException(422, str(e)) from None
         buf = io.BytesIO()
-        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG", compress_level=PNG_LEVEL)
+        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG", **FAST_PNG)
         return buf.getvalue()
 
     @app.post("/api/v1/inpaint", responses={200: {"content": {"image/png": {}}, "description": "the filled image"},
