@@ -13,10 +13,10 @@ def test_bench_quick_writes_every_field(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--repeats", "2", "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert {"machine", "peak_gflops", "train", "loader", "inference", "fill", "goals"} <= set(r)
+    assert {"machine", "peak_gflops", "train", "training_fill", "loader", "inference", "fill", "goals"} <= set(r)
     assert r["machine"]["cores"] >= 1 and r["machine"]["torch"] == torch.__version__
     cases = {(t["model"], t["size"]) for t in r["train"]}
-    assert cases == {("ce", 64), ("gan", 64), ("ce", 128)}  # quick: 64 px, plus the 128 px context encoder
+    assert cases == {("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)}  # every goal has its row, quick too
     # one peak before the rounds, and one after every row of every round
     assert len(r["peaks"]) == 1 + 2 * len(r["train"]) and r["peak_range"] == [min(r["peaks"]), max(r["peaks"])]
     assert min(r["peaks"]) <= r["peak_gflops"] <= max(r["peaks"])
@@ -36,7 +36,15 @@ def test_bench_quick_writes_every_field(tmp_path, capsys):
     assert fill["12 MP, 120x120 hole"]["image"] == "4000x3000" and fill["1 MP, 120x120 hole"]["image"] == "1152x866"
     assert fill["12 MP, 1500x1000 hole"]["holes"] == [[1200, 1000, 1500, 1000]]
     assert all(f["seconds"] > 0 for f in fill.values()) and r["fill"]["window"]["ms"] > 0
-    assert len(r["goals"]) == len(GOALS) - 1  # quick: no GAN at 128 px
+    tf = r["training_fill"]
+    assert tf["batch"] == 64 and tf["first_batch_s"] > 0
+    assert tf["fill_speedup"] == tf["fill_ms"]["scikit-image"] / tf["fill_ms"]["cached"]
+    assert tf["step_speedup"] == tf["step_ms"]["scikit-image"] / tf["step_ms"]["cached"]
+    # the step includes its fill: it takes longer than the fill alone, with either fill
+    assert all(tf["step_ms"][k] > tf["fill_ms"][k] for k in ("cached", "scikit-image"))
+    assert len(r["goals"]) == len(GOALS)
+    speedup = next(g for g in r["goals"] if g["goal"].startswith("biharmonic fill"))
+    assert speedup["measured"] == tf["fill_speedup"] and speedup["target"] == GOALS["biharmonic_speedup"]
     ratio = next(g for g in r["goals"] if g["goal"].startswith("fill 12 MP / 1 MP"))
     assert ratio["measured"] == fill["12 MP, 120x120 hole"]["seconds"] / fill["1 MP, 120x120 hole"]["seconds"]
     printed = capsys.readouterr().out

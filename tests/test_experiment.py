@@ -72,7 +72,7 @@ def test_report_opens_in_chromium_with_every_image_loaded(tiny_experiment, tmp_p
 def test_dry_run_lists_arms_and_budgets(tiny_dataset, capsys):
     assert main(["experiment", "--data", str(tiny_dataset), "--dry-run", "--only", "ce-fixed5,gan-no-skip"]) == 0
     out = capsys.readouterr().out
-    assert "ce-fixed5" in out and "gan-no-skip" in out and "60,000 images" in out and "24,000 images" in out and "skips=False" in out
+    assert "ce-fixed5" in out and "gan-no-skip" in out and "40,000 images" in out and "12,000 images" in out and "skips=False" in out
     assert "ce-on-demand" not in out
 
 

@@ -231,3 +231,23 @@ def test_gan_step_computes_d_weight_gradients_once():
     assert calls == {"D": 1, "G": 1}
     assert all(p.requires_grad for p in nets["D"].parameters())
     assert any(not torch.equal(a, p) for a, p in zip(before, nets["D"].parameters()))  # D did learn
+
+
+def test_validation_runs_one_view_and_gives_the_views_back(tiny_dataset, tmp_path, monkeypatch):
+    """An 8-view model is validated on one view (an eighth of the cost) and leaves validation
+    in training mode with its test-time views on."""
+    from odinpaint.data.dataset import DataSet
+    from odinpaint.training.trainer import build_networks, validate_run
+
+    cfg = resolve(tiny(tiny_dataset, tmp_path, fill="mean", mask_channel=True, residual=True, tta=True, val_images=4))
+    nets = build_networks(cfg, 32)
+    g = nets["G"].train()
+    batches = []
+    forward = g._tanh_output
+    monkeypatch.setattr(g, "_tanh_output", lambda x: batches.append(len(x)) or forward(x))
+    validate_run(nets, DataSet(str(tiny_dataset)).split("val"), cfg, "cpu")
+    assert batches and max(batches) <= min(cfg.batch, 4)  # never the 8N batch of views
+    assert g.tta and g.training
+    batches.clear()
+    g.eval()(torch.zeros(2, 3, 32, 32), torch.ones(2, 1, 32, 32))
+    assert batches == [16]  # outside validation the 8 views are back

@@ -1,6 +1,6 @@
 """``odinpaint bench``: how fast odinpaint trains and inpaints here, against this machine's limit.
 
-    odinpaint bench --quick --json bench.json     # about 3 minutes: 64 px, the 128 px CE, fill
+    odinpaint bench --quick --json bench.json     # about 4 minutes: 5 rounds, no torch.compile
     odinpaint bench                               # everything, with torch.compile
 
     >>> from odinpaint.bench import BenchConfig, run_bench
@@ -17,6 +17,9 @@ on one real step, so GFLOP/s = FLOPs per image x images/s. What is measured:
 - ``train``: images/s of the real training step (losses, backward, Adam) per model and size,
   with the step's defaults, and for the context encoder the variants the defaults were chosen
   from (contiguous memory, fused Adam, ``torch.compile``);
+- ``training_fill``: the biharmonic start of the improved context encoder's training, with
+  ``odinpaint.biharmonic``'s cached operators against scikit-image's per-image solve: a
+  64-image batch of square holes of every level, and the whole training step with each;
 - ``loader``: images/s of the trainer's batch assembly (memory-mapped split, mask drawing);
 - ``inference``: the generator network at its own size, batch 1 latency and batch 32
   throughput, for eager, ``channels_last``, ``torch.compile`` and onnxruntime;
@@ -28,6 +31,7 @@ on one real step, so GFLOP/s = FLOPs per image x images/s. What is measured:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -44,12 +48,13 @@ GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "loader_ratio": 10.0,
     "batch1_ms": 5.0, "fill_s": 0.5,
     "fill_12mp_over_1mp": 1.5, "fill_400x300_s": 1.5, "fill_1500x1000_s": 6.0, "window_ms": 8.0,
+    "biharmonic_speedup": 10.0, "improved_step_speedup": 1.7,
 }
 
 
 @dataclass
 class BenchConfig:
-    quick: bool = False        # 64 px models plus the 128 px context encoder; no torch.compile
+    quick: bool = False        # 5 rounds instead of 10, no torch.compile rows
     data: str = ""             # prepared data set for the loader (a synthetic one when empty)
     repeats: int = 0           # timed repeats per figure (0: 5 quick, 10 full)
     compile: bool | None = None  # include torch.compile rows (default: not in quick mode)
@@ -186,6 +191,62 @@ def bench_train_rounds(specs: list[dict], rounds: int, log=print) -> tuple[list[
     for out, (_, _, compile_s) in zip(samples, runners):
         out["compile_s"] = compile_s
     return samples, peaks
+
+
+# ----------------------------------------------------------------------------- training fills
+def bench_training_fill(repeats: int) -> dict:
+    """Seconds of the biharmonic fill of a 64-image training batch (square holes of every
+    level, 64 px crops of scikit-image's astronaut) and of the improved context encoder's
+    whole training step, each with the cached operators and with scikit-image, in alternating
+    rounds. Measured after every operator these batches need is built (that build, once per
+    process and hole shape, is timed on its own)."""
+    from unittest import mock
+
+    from skimage import data as skdata
+
+    from odinpaint.experiment import IMPROVED_CE
+    from odinpaint.models import inputs
+    from odinpaint.training.schedule import make_schedule
+    from odinpaint.training.steps import STEPS
+
+    cfg = train_config("ce", 64, **{k: v for k, v in IMPROVED_CE if k != "model"})
+    nets, opts, _ = _train_setup(cfg, 64)
+    rng = np.random.default_rng(0)
+    photo = skdata.astronaut()
+    batches = []
+    for _ in range(3):
+        corners = rng.integers(0, photo.shape[0] - 64, (cfg.batch, 2))
+        crops = np.stack([photo[y : y + 64, x : x + 64] for y, x in corners])
+        masks, levels = make_schedule("uniform", cfg.batch).sample(64, rng)
+        batches.append({"image": (torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                        .contiguous(memory_format=torch.channels_last),
+                        "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=torch.channels_last),
+                        "level": torch.from_numpy(levels)})
+    cached = inputs.classical_fill
+    reference = functools.partial(cached, fast=False)  # scikit-image for every image
+
+    def fill(fn):
+        for b in batches:
+            fn("biharmonic", b["image"], b["mask"])
+
+    def step(fn):
+        # the step reaches the fill through models.inputs: patched, it runs scikit-image's
+        with mock.patch.object(inputs, "classical_fill", fn):
+            for b in batches:
+                float(STEPS["ce"](nets, opts, b, cfg)[1]["loss"])
+
+    t = time.perf_counter()
+    fill(cached)  # builds the operators of these hole shapes
+    build_s = (time.perf_counter() - t) / len(batches)
+    seconds = _alternating_medians({"fill cached": lambda: fill(cached), "fill scikit-image": lambda: fill(reference),
+                                    "step cached": lambda: step(cached), "step scikit-image": lambda: step(reference)},
+                                   repeats)
+    ms = {k: 1000 * v / len(batches) for k, v in seconds.items()}
+    return {"batch": cfg.batch, "first_batch_s": build_s,
+            "fill_ms": {"cached": ms["fill cached"], "scikit-image": ms["fill scikit-image"]},
+            "step_ms": {"cached": ms["step cached"], "scikit-image": ms["step scikit-image"]},
+            "fill_speedup": ms["fill scikit-image"] / ms["fill cached"],
+            "step_speedup": ms["step scikit-image"] / ms["step cached"]}
 
 
 # ----------------------------------------------------------------------------- loader
@@ -338,7 +399,7 @@ def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     result = {"machine": machine_info(), "config": asdict(cfg)}
     log(f"bench on {result['machine']['cpu']} ({result['machine']['cores']} cores, "
         f"{result['machine']['torch_threads']} torch threads), torch {torch.__version__}")
-    cases = [("ce", 64), ("gan", 64), ("ce", 128)] + ([] if cfg.quick else [("gan", 128)])
+    cases = [("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)]
     specs = []
     for model, size in cases:
         base = train_config(model, size)
@@ -371,6 +432,12 @@ def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
             f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak, {lo:.0%}-{hi:.0%})"
             + (f", compile {m['compile_s']:.1f} s" if s["compile"] else ""))
     result["train"] = train
+
+    tf = result["training_fill"] = bench_training_fill(cfg.repeats)
+    log(f"biharmonic fill of a {tf['batch']}-image batch: cached {tf['fill_ms']['cached']:.1f} ms, scikit-image "
+        f"{tf['fill_ms']['scikit-image']:.1f} ms ({tf['fill_speedup']:.1f}x); improved CE step "
+        f"{tf['step_ms']['cached']:.0f} ms against {tf['step_ms']['scikit-image']:.0f} ms ({tf['step_speedup']:.2f}x); "
+        f"building the operators of a first batch {tf['first_batch_s']:.1f} s")
 
     trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
     loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
@@ -407,6 +474,11 @@ def goals(result: dict) -> list[dict]:
              GOALS[f"{model}_{size}_fraction"], True)
             for model, name in (("ce", "context encoder"), ("gan", "GAN")) for size in (64, 128)
             if default_share(model, size) is not None]
+    tf = result["training_fill"]
+    rows += [("biharmonic fill of a training batch, cached / scikit-image speed", tf["fill_speedup"],
+              GOALS["biharmonic_speedup"], True),
+             ("improved CE training step, cached fill / scikit-image speed", tf["step_speedup"],
+              GOALS["improved_step_speedup"], True)]
     rows += [("loader / trainer images/s", result["loader"][0]["ratio"], GOALS["loader_ratio"], True),
              ("batch-1 generator at 64 px, ms (best backend)", best_b1, GOALS["batch1_ms"], False),
              ("fill 1024x768 with 3 holes, s", fill["1024x768, 3 holes"], GOALS["fill_s"], False),
@@ -430,6 +502,11 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['model']} {r['size']} px | {r['variant']} | {r['width']} x {r['batch']} | "
                      f"{r['images_per_s']:.1f} ({ilo:.1f}-{ihi:.1f}) | {r['gflop_per_image']:.3f} | {r['gflops']:.1f} | "
                      f"{r['fraction_of_peak']:.0%} ({slo:.0%}-{shi:.0%}) |")
+    tf = result["training_fill"]
+    lines += ["", f"| biharmonic start, {tf['batch']}-image training batch | fill ms | improved CE step ms |",
+              "|---|---|---|"]
+    lines += [f"| {k} | {tf['fill_ms'][k]:.1f} | {tf['step_ms'][k]:.0f} |" for k in ("cached", "scikit-image")]
+    lines.append(f"| speed-up | {tf['fill_speedup']:.1f}x | {tf['step_speedup']:.2f}x |")
     ld = result["loader"][0]
     lines += ["", f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
               f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",

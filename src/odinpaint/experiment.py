@@ -82,11 +82,11 @@ ARMS = (
 )
 ARM_NAMES = tuple(a.name for a in ARMS)
 
-# Images seen per learned arm. quick runs every arm on 2 CPU cores in 86 minutes measured on a
-# shared machine (seed-faithful CE arms ~7 min each there, the improved CE arms 10-19 min: the
-# biharmonic pre-fill of every training image dominates; GAN arms 3-4 min);
+# Images seen per learned arm. quick runs every arm on an idle 2-core CPU in under 30 minutes
+# from a fresh clone (README, "Results"): a seed-faithful CE arm takes about 2 minutes, an
+# improved one about 5 (half of it the 8-view test evaluation), a GAN arm about 2.
 # paper is the report's recipe (epochs from the preset) for a GPU.
-BUDGETS = {"quick": {"ce": 60_000, "gan": 24_000}, "paper": None}
+BUDGETS = {"quick": {"ce": 40_000, "gan": 12_000}, "paper": None}
 TRAIN_PRESET = {"quick": "quick", "paper": "paper"}
 
 

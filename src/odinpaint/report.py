@@ -364,12 +364,14 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
     section("Arms and environment")
     rows = []
     for a in arms:
-        t = training.get(a.name, {})
+        t, wall = training.get(a.name, {}), runs.get(a.name, {}).get("seconds_this_session")
         rows.append([a.name, a.family, a.why, f"{t['images']:,}" if t.get("images") else "-",
                      f"{t['train_seconds'] / 60:.1f}" if t.get("train_seconds") else "-",
                      f"{t['images_per_s']}" if t.get("images_per_s") else "-",
+                     f"{wall / 60:.1f}" if wall is not None else "-",
                      f"{metric(results, a.name, 'ms_per_image'):.2f}"])
-    table(["arm", "family", "question", "train images", "train min", "train img/s", "inference ms/img"], rows)
+    table(["arm", "family", "question", "train images", "train min", "train img/s",
+           "wall min this session (training, validation, test evaluation)", "inference ms/img"], rows)
     table(["", "value"], [[k, str(v)] for k, v in env.items()], caption="Environment")
 
     (out / "report.md").write_text("\n".join(md))

@@ -75,6 +75,9 @@ class ContextEncoder(nn.Module):
         super().__init__()
         arch.validate()
         self.arch = arch
+        # Test-time views at inference (arch.tta). Training's validations switch them off
+        # (odinpaint.training.trainer): one view ranks checkpoints at an eighth of the cost.
+        self.tta = arch.tta
         ch = arch.channels
         in_ch = 3 + int(arch.mask_channel)
         self.down = nn.ModuleList()
@@ -112,7 +115,7 @@ class ContextEncoder(nn.Module):
 
     def forward_input(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a prepared input (fill applied, mask channel appended): what ONNX exports."""
-        if self.training or not self.arch.tta:
+        if self.training or not self.tta:
             out = self._tanh_output(x)
         else:
             # Test-time augmentation over the square's symmetries: a hole's fill should not
@@ -146,7 +149,10 @@ class ContextEncoder(nn.Module):
                 x = torch.cat([x, feats[-1 - i]], dim=1)
             x = block(x)
         if self.refine is not None:
-            x = self.refine(torch.cat([x, inp], dim=1))
+            # in the features' memory layout: a channels_last network given NCHW input would
+            # otherwise copy the whole full-resolution concatenation to convert it
+            fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            x = self.refine(torch.cat([x, inp.contiguous(memory_format=fmt)], dim=1))
         return torch.tanh(x)
 
 
