@@ -10,7 +10,7 @@
   outside autograd). Biharmonic is the best of the three on small holes and, in scikit-image,
   the slowest (about 1 ms per 64 px image at level 1, 9 ms at level 5); rectangular holes,
   every training mask, take ``odinpaint.biharmonic``'s cached solution operators instead
-  (the same answer, 7-9x faster per 64-image batch).
+  (the same answer within a rounding, 15-20x faster per 64-image batch).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor, fast: boo
     ``image``. The images are filled on torch's threads: the solvers release the GIL, and a
     biharmonic batch is otherwise the slowest part of a training step (1.5x faster on 2 cores).
     Biharmonic holes that are rectangles (every training mask) take ``odinpaint.biharmonic``'s
-    cached solution operators: scikit-image's answer, over 10x faster; ``fast=False`` keeps
+    cached solution operators: scikit-image's answer, 15-20x faster; ``fast=False`` keeps
     scikit-image for every image (the evaluation's reference baseline)."""
     from odinpaint.baselines import BASELINES
     from odinpaint.biharmonic import biharmonic_fill
