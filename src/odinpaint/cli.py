@@ -189,6 +189,22 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_eval_photos(args) -> int:
+    from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos, markdown
+
+    try:
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+    except ValueError:
+        raise UserError(f"--sizes: expected comma-separated pixel counts like 256,512, got {args.sizes!r}") from None
+    out = args.out or "runs/photo-eval"
+    result = evaluate_photos(PhotoEvalConfig(data=args.data or "", photos=args.photos or "", model=args.model or "",
+                                             sizes=sizes, masks_per_photo=args.masks_per_photo, device=args.device,
+                                             out=out, progress=not args.no_progress))
+    print(markdown(result))
+    print(f"wrote {Path(out) / 'photo_eval.md'} (also photo_eval.json and sample grids)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from odinpaint.bench import BenchConfig, markdown_table, run_bench, write_json
 
@@ -420,6 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--no-baselines", action="store_true")
     ep.add_argument("--out", help="directory for the report (default: RUN/eval)")
     ep.set_defaults(func=cmd_eval)
+
+    pp = sub.add_parser("eval-photos", help="score the model as `fill` runs it, on whole photos at 256 and 512 px, "
+                                            "beside the classical methods at full resolution",
+                        description="Holes: squares of 15-47%% of the shorter side and free-form strokes of 10-50%% "
+                                    "of the area, fixed and seeded. See odinpaint.photo_eval.")
+    pp.add_argument("--model", help="checkpoint, exported weights or .onnx (default: the shipped model)")
+    pp.add_argument("--data", help="a prepared data set: its test split's source photos")
+    pp.add_argument("--photos", help="or a folder of photos")
+    pp.add_argument("--sizes", default="256,512", help="longer side of the photos, px, comma-separated")
+    pp.add_argument("--masks-per-photo", type=int, default=2, help="holes of each kind per photo and size")
+    pp.add_argument("--device", default="cpu")
+    pp.add_argument("--out", help="directory for photo_eval.md/.json and the sample grids (default runs/photo-eval)")
+    pp.add_argument("--no-progress", action="store_true")
+    pp.set_defaults(func=cmd_eval_photos)
     return p
 
 

@@ -1,0 +1,298 @@
+"""``odinpaint eval-photos``: what users get, scored on whole photos the model never saw.
+
+    odinpaint eval-photos --data data/photos64                    # the shipped model, the test photos
+    odinpaint eval-photos --data data/photos64 --model runs/x/checkpoints/best.safetensors
+    odinpaint eval-photos --photos ~/holiday --model model.onnx --sizes 512 --out runs/photo-eval
+
+    >>> from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos
+    >>> result = evaluate_photos(PhotoEvalConfig(data="data/photos64"))
+    >>> result["sizes"]["512"]["square 47%"]["model"]["psnr_hole"]
+
+The photos are the source files of a prepared data set's test split (for the ``photos`` set,
+the opencv-doc photos: another source than the training wallpapers), or every image of a
+folder. Each is used whole, resized (never enlarged) so that its longer side is 256 or 512
+px. On each photo, at each size, a fixed seeded set of holes: squares of 15, 25, 35 and 47%
+of the shorter side, and free-form strokes covering 10-20, 20-30, 30-40 and 40-50% of the
+area. The model fills them as ``odinpaint fill`` does (``Inpainter``: windows, coarse-to-fine
+passes, feathering); the classical methods fill the same photos at full resolution. Every
+output is composited into the known pixels and rounded to 8 bits, then scored: hole PSNR,
+SSIM, hole L1, the mean colour error in the hole per channel (bias), and MS-SSIM, a
+structure measure that a blur does not win as easily as PSNR.
+
+Writes ``OUT/photo_eval.json``, ``OUT/photo_eval.md`` and sample grids of the largest holes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+from tqdm import tqdm
+
+from odinpaint import masks as masklib
+from odinpaint import metrics
+from odinpaint.errors import UserError
+
+# (name, kind, parameter): a square's side as a share of the shorter side, or a free-form
+# level (masks.FREEFORM_AREA: level 2 covers 10-20% of the area ... level 5 40-50%).
+HOLES = (("square 15%", "square", 0.15), ("square 25%", "square", 0.25), ("square 35%", "square", 0.35),
+         ("square 47%", "square", 0.47), ("strokes 10-20%", "freeform", 2), ("strokes 20-30%", "freeform", 3),
+         ("strokes 30-40%", "freeform", 4), ("strokes 40-50%", "freeform", 5))
+CLASSICAL = ("telea", "ns", "biharmonic")
+SCORES = ("psnr_hole", "ssim", "ms_ssim", "l1_hole", "bias_r", "bias_g", "bias_b")
+# MS-SSIM's five scales with a 7 px window need a shorter side over 96 px: a 256 px photo of
+# 16:10 has 160 (the default 11 px window would need over 160). Smaller photos get fewer
+# scales (the first weights of the five, renormalised).
+MS_SSIM_KERNEL = 7
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, torchmetrics' default
+
+
+@dataclass
+class PhotoEvalConfig:
+    data: str = ""                 # a prepared data set: its test split's source photos
+    photos: str = ""               # or a folder of photos
+    model: str = ""                # checkpoint, exported weights or .onnx; "" for the shipped model
+    sizes: tuple = (256, 512)      # longer side of each photo, px
+    masks_per_photo: int = 2       # holes of each kind per photo and size
+    methods: tuple = CLASSICAL     # classical methods beside the model
+    seed: int = masklib.EVAL_SEED
+    device: str = "cpu"
+    out: str = ""
+    samples: int = 4               # photos in each sample grid
+    progress: bool = True
+
+    def resolved(self) -> "PhotoEvalConfig":
+        if bool(self.data) == bool(self.photos):
+            raise UserError("give the photos as exactly one of --data (a prepared data set) or --photos (a folder)")
+        if not self.sizes or any(s < 32 for s in self.sizes):
+            raise UserError(f"config field 'sizes': each size must be at least 32 px, got {self.sizes}")
+        if self.masks_per_photo < 1:
+            raise UserError(f"config field 'masks_per_photo': must be at least 1, got {self.masks_per_photo}")
+        unknown = [m for m in self.methods if m not in CLASSICAL]
+        if unknown:
+            raise UserError(f"config field 'methods': unknown {', '.join(unknown)}; known: {', '.join(CLASSICAL)}")
+        return self
+
+
+def held_out_photos(data: str) -> list[Path]:
+    """The source files of a prepared data set's test split, from its manifest."""
+    from odinpaint.data.dataset import DataSet
+
+    ds = DataSet(data)
+    source = ds.manifest.get("source", {})
+    files = ds.manifest["splits"]["test"].get("files", [])
+    kind = source.get("kind")
+    if kind == "photos":
+        paths = [Path("/") / f for f in files]
+    elif kind == "folder":
+        paths = [Path(source["root"]) / f for f in files]
+    elif kind == "samples":
+        by_name = {Path(f).name: Path(f) for f in source.get("files", [])}
+        paths = [by_name[f] for f in files if f in by_name]
+    else:
+        raise UserError(f"{data}: a {kind or 'unknown'} data set does not list its test photos' files; "
+                        "pass a folder of photos with --photos")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise UserError(f"{data}: test photos not found ({', '.join(missing[:3]) or 'none listed'}); "
+                        "install the data set's source again (make photos) or pass --photos")
+    return paths
+
+
+def load_photos(cfg: PhotoEvalConfig) -> list[tuple[str, np.ndarray]]:
+    from odinpaint.imageio import find_images, load_photo
+
+    paths = held_out_photos(cfg.data) if cfg.data else find_images(cfg.photos)
+    if not paths:
+        raise UserError(f"{cfg.photos}: no images found")
+    return [(p.name, load_photo(p).rgb) for p in paths]
+
+
+def resize_longer(rgb: np.ndarray, side: int) -> np.ndarray:
+    """``rgb`` resized (area averaging) so its longer side is ``side``; never enlarged."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def photo_hole(shape: tuple[int, int], kind: str, param, rng: np.random.Generator, max_tries: int = 200) -> np.ndarray:
+    """One hole (bool, ``shape``) of a kind in ``HOLES``: a square placed uniformly inside, or
+    free-form strokes drawn on the square of the longer side and cut to the photo, redrawn
+    until the photo's hole share lies in the level's range."""
+    h, w = shape
+    if kind == "square":
+        side = max(1, round(param * min(h, w)))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        hole = np.zeros(shape, bool)
+        hole[y : y + side, x : x + side] = True
+        return hole
+    lo, hi = masklib.FREEFORM_AREA[param - 1]
+    n = max(h, w)
+    y0, x0 = (n - h) // 2, (n - w) // 2
+    for _ in range(max_tries):
+        hole = masklib.freeform_mask(n, param, rng)[y0 : y0 + h, x0 : x0 + w] > 0
+        if lo <= hole.mean() <= hi:
+            return hole
+    raise RuntimeError(f"could not draw strokes covering {lo:.0%}-{hi:.0%} of a {w}x{h} photo")
+
+
+def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
+    """Scores of one filled photo (uint8, composited here) against the truth."""
+    from odinpaint.data.dataset import to_tensor
+
+    out = np.where(hole[..., None], out, truth)
+    pred, image = to_tensor(out[None]), to_tensor(truth[None])
+    mask = torch.from_numpy(hole[None, None].astype(np.float32))
+    m = metrics.image_metrics(pred, image, mask)
+    diff = (pred - image) * 127.5
+    bias = (diff * mask).flatten(2).sum(2)[0] / mask.sum()
+    scales = len(MS_SSIM_BETAS)
+    while scales > 1 and min(hole.shape) // max(1, (scales - 1) ** 2) <= MS_SSIM_KERNEL - 1:  # torchmetrics' rule
+        scales -= 1
+    betas = tuple(b / sum(MS_SSIM_BETAS[:scales]) for b in MS_SSIM_BETAS[:scales])
+    ms_ssim = multiscale_structural_similarity_index_measure((pred + 1) / 2, (image + 1) / 2, data_range=1.0,
+                                                             kernel_size=MS_SSIM_KERNEL, betas=betas)
+    return {"psnr_hole": float(m["psnr_hole"][0]), "ssim": float(m["ssim"][0]), "ms_ssim": float(ms_ssim),
+            "l1_hole": float(m["l1_hole"][0]), "bias_r": float(bias[0]), "bias_g": float(bias[1]),
+            "bias_b": float(bias[2])}
+
+
+def _inpainter(cfg: PhotoEvalConfig):
+    from odinpaint.inpainter import Inpainter
+
+    return Inpainter.from_checkpoint(cfg.model, cfg.device) if cfg.model else Inpainter.default(cfg.device)
+
+
+def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
+    """Score the model and the classical methods; returns (and writes, when ``cfg.out``) the
+    result: per size, per hole kind, per method, the mean of each score over photos and holes,
+    with the seconds per fill."""
+    from odinpaint.baselines import BASELINES
+
+    cfg = cfg.resolved()
+    photos = load_photos(cfg)
+    inp = _inpainter(cfg)
+    methods = {"model": inp.fill_array, **{m: BASELINES[m] for m in cfg.methods}}
+    total = len(cfg.sizes) * len(photos) * len(HOLES) * cfg.masks_per_photo
+    bar = tqdm(total=total, desc="eval-photos", unit="hole", disable=not cfg.progress)
+    per = {}      # (size, hole name, method) -> list of score dicts
+    seconds = {}  # method -> seconds
+    samples = {}  # (size, hole name) -> [(truth, hole, {method: out})] for the grids
+    for size in cfg.sizes:
+        for p, (name, rgb) in enumerate(photos):
+            truth = resize_longer(rgb, size)
+            for k, (hole_name, kind, param) in enumerate(HOLES):
+                rng = np.random.default_rng([cfg.seed, size, p, k])
+                for _ in range(cfg.masks_per_photo):
+                    hole = photo_hole(truth.shape[:2], kind, param, rng)
+                    known = np.where(hole[..., None], 0, truth).astype(np.uint8)  # the truth never reaches a method
+                    outs = {}
+                    for method, fn in methods.items():
+                        t = time.perf_counter()
+                        outs[method] = fn(known, hole)
+                        seconds[method] = seconds.get(method, 0.0) + time.perf_counter() - t
+                        per.setdefault((size, hole_name, method), []).append(score(outs[method], truth, hole))
+                    grid = samples.setdefault((size, hole_name), [])
+                    if len(grid) < cfg.samples and len(grid) == p:  # the first hole of the first photos
+                        grid.append((truth, hole, outs))
+                    bar.update(1)
+    bar.close()
+    result = {"config": {**asdict(cfg), "sizes": list(cfg.sizes), "methods": list(cfg.methods)},
+              "photos": [n for n, _ in photos], "holes": [h for h, _, _ in HOLES],
+              "ms_per_fill": {m: 1000 * s / (total or 1) for m, s in seconds.items()}, "sizes": {}}
+    for (size, hole_name, method), rows in per.items():
+        mean = {s: float(np.mean([r[s] for r in rows])) for s in SCORES}
+        result["sizes"].setdefault(str(size), {}).setdefault(hole_name, {})[method] = {**mean, "n": len(rows)}
+    if cfg.out:
+        write(result, samples, Path(cfg.out))
+    return result
+
+
+def best_classical(result: dict, size: str, hole: str, score_name: str = "psnr_hole") -> tuple[str, float]:
+    """The classical method with the best ``score_name`` at one size and hole kind, and its score."""
+    rows = result["sizes"][size][hole]
+    pick = min if score_name == "l1_hole" else max
+    name = pick((m for m in rows if m != "model"), key=lambda m: rows[m][score_name])
+    return name, rows[name][score_name]
+
+
+def markdown(result: dict) -> str:
+    """One table per size and score (methods x hole kinds), and the model against the best
+    classical method per hole kind."""
+    holes = result["holes"]
+    titles = {"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "l1_hole": "hole L1 (grey levels)"}
+    lines = [f"Photos: {len(result['photos'])} ({', '.join(result['photos'])}); "
+             f"{result['config']['masks_per_photo']} holes of each kind per photo and size."]
+    for size, by_hole in result["sizes"].items():
+        methods = list(next(iter(by_hole.values())))
+        for s, title in titles.items():
+            lines += ["", f"**{size} px, {title}**", "", "| method | " + " | ".join(holes) + " |",
+                      "|---|" + "---|" * len(holes)]
+            lines += [f"| {m} | " + " | ".join(f"{by_hole[h][m][s]:.{2 if s in ('psnr_hole', 'l1_hole') else 4}f}"
+                                               for h in holes) + " |" for m in methods]
+        lines += ["", f"**{size} px, model minus the best classical method** (hole PSNR dB; SSIM; MS-SSIM)", "",
+                  "| | " + " | ".join(holes) + " |", "|---|" + "---|" * len(holes)]
+        for s in ("psnr_hole", "ssim", "ms_ssim"):
+            cells = []
+            for h in holes:
+                _, best = best_classical(result, size, h, s)
+                cells.append(f"{by_hole[h]['model'][s] - best:+.{2 if s == 'psnr_hole' else 4}f}")
+            lines.append(f"| {titles[s]} | " + " | ".join(cells) + " |")
+        lines += ["", f"**{size} px, the model's mean colour error in the hole (grey levels, R / G / B)**", "",
+                  "| | " + " | ".join(holes) + " |", "|---|" + "---|" * len(holes),
+                  "| bias | " + " | ".join(" / ".join(f"{by_hole[h]['model'][c]:+.1f}" for c in ("bias_r", "bias_g", "bias_b"))
+                                          for h in holes) + " |"]
+    ms = result["ms_per_fill"]
+    lines += ["", "Milliseconds per fill: " + ", ".join(f"{m} {v:.0f}" for m, v in ms.items()) + "."]
+    return "\n".join(lines)
+
+
+def _grid(rows: list, path: Path, title: str) -> None:
+    """Input (hole in magenta), every method's output, the truth: one row per photo."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(rows[0][2])
+    cols = ["input", *methods, "truth"]
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.2 * len(cols), 2.0 * len(rows) + 0.4), squeeze=False)
+    for r, (truth, hole, outs) in enumerate(rows):
+        shown = [np.where(hole[..., None], np.array([255, 0, 255], np.uint8), truth),
+                 *(np.where(hole[..., None], outs[m], truth) for m in methods), truth]
+        for c, img in enumerate(shown):
+            ax = axes[r][c]
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(cols[c], fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(result: dict, samples: dict, out: Path) -> None:
+    from odinpaint.training.checkpoint import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for (size, hole_name), rows in samples.items():
+        if hole_name in (HOLES[3][0], HOLES[-1][0]) and rows:  # the largest square and the most strokes
+            name = f"samples_{size}_{hole_name.split()[0]}.png"
+            _grid(rows, out / name, f"{hole_name} holes, photos at {size} px (longer side)")
+            figures.append(name)
+    result["figures"] = figures
+    atomic_write(out / "photo_eval.json", lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    text = "# Whole-photo evaluation\n\n" + markdown(result) + "\n" + "".join(f"\n![{f}]({f})\n" for f in figures)
+    atomic_write(out / "photo_eval.md", lambda tmp: Path(tmp).write_text(text))

@@ -1,0 +1,84 @@
+"""``odinpaint eval-photos``: whole photos, fixed holes, the model as `fill` runs it beside the classical methods."""
+
+import json
+
+import numpy as np
+import pytest
+
+from odinpaint import masks as masklib
+from odinpaint.cli import main
+from odinpaint.errors import UserError
+from odinpaint.photo_eval import HOLES, PhotoEvalConfig, evaluate_photos, photo_hole, held_out_photos, resize_longer, score
+
+
+@pytest.mark.parametrize("shape", [(120, 200), (200, 120), (96, 96)])
+def test_holes_have_their_size_on_any_photo_shape(shape):
+    for name, kind, param in HOLES:
+        hole = photo_hole(shape, kind, param, np.random.default_rng(3))
+        assert hole.shape == shape and hole.dtype == bool
+        if kind == "square":
+            ys, xs = np.nonzero(hole)
+            side = round(param * min(shape))
+            assert np.ptp(ys) + 1 == np.ptp(xs) + 1 == side and hole.sum() == side * side
+        else:
+            lo, hi = masklib.FREEFORM_AREA[param - 1]
+            assert lo <= hole.mean() <= hi, name
+    # seeded: the same generator state gives the same hole
+    a = photo_hole(shape, "freeform", 4, np.random.default_rng([1, 2]))
+    assert (a == photo_hole(shape, "freeform", 4, np.random.default_rng([1, 2]))).all()
+
+
+def test_resize_keeps_the_aspect_and_never_enlarges():
+    rgb = np.zeros((300, 500, 3), np.uint8)
+    assert resize_longer(rgb, 250).shape == (150, 250, 3)
+    assert resize_longer(rgb, 800) is rgb
+
+
+def test_scores_of_a_known_error():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(40, 200, (128, 160, 3)).astype(np.uint8)
+    hole = np.zeros((128, 160), bool)
+    hole[30:70, 50:100] = True
+    exact = score(truth.copy(), truth, hole)
+    assert exact["psnr_hole"] == 100 and exact["ms_ssim"] > 0.999 and exact["l1_hole"] == 0
+    shifted = truth.astype(int)
+    shifted[..., 0] += 10  # red too bright by 10 grey levels, inside and outside the hole
+    shifted[..., 2] -= 4
+    s = score(shifted.astype(np.uint8), truth, hole)
+    # only the hole counts (composited), and the bias is per channel
+    assert s["bias_r"] == pytest.approx(10, abs=1e-3) and s["bias_g"] == pytest.approx(0, abs=1e-3)
+    assert s["bias_b"] == pytest.approx(-4, abs=1e-3) and s["l1_hole"] == pytest.approx(14 / 3, abs=1e-3)
+    assert s["ms_ssim"] < exact["ms_ssim"]
+
+
+def test_whole_run_on_a_folder(photo_folder, model_path, tmp_path):
+    out = tmp_path / "pe"
+    r = evaluate_photos(PhotoEvalConfig(photos=str(photo_folder), model=str(model_path), sizes=(64,),
+                                        masks_per_photo=1, methods=("telea", "biharmonic"), out=str(out),
+                                        samples=2, progress=False))
+    assert len(r["photos"]) == 12 and r["holes"] == [h for h, _, _ in HOLES]
+    for hole in r["holes"]:
+        rows = r["sizes"]["64"][hole]
+        assert set(rows) == {"model", "telea", "biharmonic"}
+        assert all(row["n"] == 12 and 0 < row["ssim"] <= 1 for row in rows.values())
+    assert set(r["ms_per_fill"]) == {"model", "telea", "biharmonic"}
+    on_disk = json.loads((out / "photo_eval.json").read_text())
+    assert on_disk["sizes"] == r["sizes"]
+    md = (out / "photo_eval.md").read_text()
+    assert "model minus the best classical method" in md and "square 47%" in md
+    assert sorted(p.name for p in out.glob("*.png")) == ["samples_64_square.png", "samples_64_strokes.png"]
+
+
+def test_photos_come_from_the_data_sets_test_split(tiny_dataset, photo_folder):
+    from odinpaint.data.dataset import DataSet
+
+    paths = held_out_photos(str(tiny_dataset))
+    listed = DataSet(str(tiny_dataset)).manifest["splits"]["test"]["files"]
+    assert [p.relative_to(photo_folder).as_posix() for p in paths] == listed and all(p.is_file() for p in paths)
+
+
+def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):
+    with pytest.raises(UserError, match="exactly one"):
+        evaluate_photos(PhotoEvalConfig(data=str(tiny_dataset), photos=str(photo_folder)))
+    assert main(["eval-photos", "--photos", str(photo_folder), "--sizes", "big"]) == 2
+    assert "--sizes" in capsys.readouterr().err
