@@ -10,7 +10,7 @@ from conftest import smooth_image
 from odinpaint.cli import main
 from odinpaint.data.dataset import DataSet, DataSetError, to_tensor, to_uint8
 from odinpaint.data.prepare import PrepareConfig, cut_patches, prepare
-from odinpaint.data.sources import OPENCV_DATA, PLASMA_PHOTOS, resolve_source, split_by_ratio
+from odinpaint.data.sources import LOMIRI_PHOTOS, OPENCV_DATA, PLASMA_PHOTOS, resolve_source, split_by_ratio
 
 
 def digest(root):
@@ -118,7 +118,9 @@ def test_celeba_zip_without_partition_uses_seeded_split(tmp_path, rng):
 def test_photos_source_keeps_test_photos_out_of_training(tmp_path, rng):
     root = tmp_path / "root"
     (root / "usr/share/backgrounds/mate/nature").mkdir(parents=True)
-    Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds/a_by_b.jpg")
+    Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds" / LOMIRI_PHOTOS[0])
+    # a render another package puts beside them, named like them: not a training photo
+    Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds/Fossa_by_Jasper_Roks.jpg")
     Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds/mate/nature/Aqua.jpg")
     plasma = root / "usr/share/wallpapers" / PLASMA_PHOTOS[0] / "contents/images"
     plasma.mkdir(parents=True)

@@ -23,6 +23,17 @@ SPLITS = ("train", "val", "test")
 
 # Debian packages with real photos (see DESIGN.md): wallpapers train, opencv-doc photos test.
 PHOTO_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc")
+# Each file named, not globbed: other packages (lomiri-wallpapers-20.04, ukui-wallpapers,
+# gnome-backgrounds) put renders into the same folders, and installing them must not change
+# the data set silently.
+LOMIRI_PHOTOS = ("Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
+                 "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg",
+                 "analogpattern_by_Peter_Nerlich.jpg", "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg",
+                 "greentock_by_Peter_Nerlich.jpg", "life_by_Aitzol_Berasategi.jpg",
+                 "picosdeeuropa_by_Aitzol_Berasategi.jpg", "seeding_by_Clements_Engelhardt.jpg",
+                 "sunset_by_Aitzol_Berasategi.jpg", "umang_by_Abhishek_Mudgal.jpg")
+MATE_PHOTOS = ("Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg", "LadyBird.jpg",
+               "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg")
 PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
                  "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
 OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
@@ -145,8 +156,8 @@ def celeba_source(path: Path, seed: int) -> Source:
 
 def photo_files(root: Path = Path("/")) -> tuple[list[Path], list[Path]]:
     """The training wallpapers and the opencv-doc test photos found below ``root``."""
-    train = sorted((root / "usr/share/backgrounds").glob("*_by_*.jpg"))
-    train += sorted((root / "usr/share/backgrounds/mate/nature").glob("*.jpg"))
+    train = [p for n in LOMIRI_PHOTOS if (p := root / "usr/share/backgrounds" / n).is_file()]
+    train += [p for n in MATE_PHOTOS if (p := root / "usr/share/backgrounds/mate/nature" / n).is_file()]
     for name in PLASMA_PHOTOS:
         images = [p for p in (root / "usr/share/wallpapers" / name / "contents/images").glob("*") if p.is_file()]
         if images:
