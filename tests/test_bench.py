@@ -35,6 +35,7 @@ def test_bench_quick_writes_every_field(tmp_path, capsys):
     fill = {f["case"]: f for f in r["fill"]["rows"]}
     assert fill["12 MP, 120x120 hole"]["image"] == "4000x3000" and fill["1 MP, 120x120 hole"]["image"] == "1152x866"
     assert fill["12 MP, 1500x1000 hole"]["holes"] == [[1200, 1000, 1500, 1000]]
+    assert fill["1 MP, 200x200 hole"]["image"] == "1152x866" and fill["1 MP, 200x200 hole"]["holes"] == [[460, 330, 200, 200]]
     assert all(f["seconds"] > 0 for f in fill.values()) and r["fill"]["window"]["ms"] > 0
     tf = r["training_fill"]
     assert tf["batch"] == 64 and tf["first_batch_s"] > 0

@@ -6,6 +6,7 @@ from browser import chromium_or_skip
 from odinpaint.cli import main
 from odinpaint.evaluate import EvalConfig
 from odinpaint.experiment import ExperimentConfig, run_experiment
+from odinpaint.stats import format_interval, paired_interval, verdict
 
 ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
 
@@ -33,7 +34,12 @@ def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
     assert {a["run"]["status"] for a in res["arms"] if a["run"]} == {"trained"}
     assert res["arms"][0]["training"]["images"] == 40 and res["arms"][0]["training"]["images_per_s"] > 0
     claims = {c["claim"][:20]: c["verdict"] for c in res["claims"]}
-    assert claims["On-demand CNN beats "] in ("held", "mixed", "did not hold", "no clear difference")
+    per_mask = {a: res["results"][a]["psnr_hole_per_mask"] for a in ARMS3}
+    assert all(len(per_mask[a][k]) == 6 for a in ARMS3 for k in per_mask[a])  # one score per test mask
+    # the verdict is read from the paired interval of these very scores
+    iv = paired_interval(per_mask["ce-on-demand"]["mixed"], per_mask["ce-fixed5"]["mixed"])
+    assert claims["On-demand CNN beats "] == verdict(iv)
+    assert format_interval(iv) in next(c["evidence"] for c in res["claims"] if c["claim"].startswith("On-demand CNN"))
     assert any(v == "not tested" for v in claims.values())  # GAN arms were not selected
     assert res["learned_vs_classical"]["mixed"]["classical"] == "telea"
     md = (report / "report.md").read_text()

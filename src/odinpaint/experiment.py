@@ -231,7 +231,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         ckpt = run_dir / "checkpoints" / "best.safetensors"
         eval_file = run_dir / "test_eval.json"
         res = json.loads(eval_file.read_text()) if eval_file.is_file() else None
-        if what != "reused" or res is None or res.get("config") != asdict(cfg.eval):
+        if what != "reused" or res is None or res.get("config") != asdict(cfg.eval) or "psnr_hole_per_mask" not in res:
             res = evaluate(model_fill(load_checkpoint(ckpt).build("G"), cfg.device), ds.split("test"), cfg.eval,
                            desc=f"eval {arm.name}", progress=cfg.progress, device=cfg.device)
             eval_file.write_text(json.dumps(res, indent=1))

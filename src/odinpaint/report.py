@@ -25,9 +25,10 @@ import torch  # noqa: E402
 from odinpaint import __version__, metrics  # noqa: E402
 from odinpaint.data.dataset import DataSet, to_tensor, to_uint8  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
+from odinpaint.stats import format_interval, paired_interval  # noqa: E402
+from odinpaint.stats import verdict as interval_verdict  # noqa: E402  (check_claims has verdict locals)
 from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
-TIE_DB = 0.1  # differences under this many dB are reported as no clear difference
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
 TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                  ("psnr", "Whole-image PSNR (dB), the report's figure", "{:.2f}"),
@@ -86,26 +87,33 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
         return ", ".join(f"{n} {metric(results, a, name, k) - metric(results, b, name, k):+.2f}"
                          for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
 
+    def intervals(a, b):
+        """Paired 95% intervals of a - b in hole PSNR, per level key (odinpaint.stats)."""
+        return {k: paired_interval(results[a]["psnr_hole_per_mask"][k], results[b]["psnr_hole_per_mask"][k])
+                for k in LEVEL_KEYS}
+
+    def interval_text(ivs):
+        return ", ".join(f"{n} {format_interval(ivs[k], '')}" for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
+
     c = "On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested."
     if {"ce-on-demand", "ce-fixed5"} <= have:
-        wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES)
-                if hole(results, "ce-on-demand", k) > hole(results, "ce-fixed5", k) + TIE_DB]
-        d = hole(results, "ce-on-demand") - hole(results, "ce-fixed5")
-        verdict = ("no clear difference" if abs(d) < TIE_DB else
-                   "held" if d > 0 and len(wins) >= 4 else "mixed" if d > 0 else "did not hold")
-        add(c, verdict, f"Mixed-size test holes: on-demand {hole(results, 'ce-on-demand'):.2f} dB vs fixed:5 "
-                        f"{hole(results, 'ce-fixed5'):.2f} dB ({d:+.2f}). On-demand wins by more than {TIE_DB} dB at {len(wins)} of 5 levels "
-                        f"({', '.join(wins) or 'none'}). Hole-PSNR difference per level: {per_level('ce-on-demand', 'ce-fixed5')}.")
+        ivs = intervals("ce-on-demand", "ce-fixed5")
+        wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES) if interval_verdict(ivs[k]) == "holds"]
+        add(c, interval_verdict(ivs["mixed"]),
+            f"Mixed-size test holes: on-demand {hole(results, 'ce-on-demand'):.2f} dB vs fixed:5 "
+            f"{hole(results, 'ce-fixed5'):.2f} dB, difference {format_interval(ivs['mixed'])} (95% interval over "
+            f"the test masks). On-demand is ahead beyond the interval at {len(wins)} of 5 levels "
+            f"({', '.join(wins) or 'none'}). Per level: {interval_text(ivs)}.")
     else:
         add(c, "not tested", "needs arms ce-on-demand and ce-fixed5")
 
     for od, uni in (("ce-on-demand", "ce-uniform"), ("ce-improved", "ce-improved-uniform")):
         if {od, uni} <= have:
-            d = hole(results, od) - hole(results, uni)
+            ivs = intervals(od, uni)
             add(f"On-demand allocation beats a uniform split at equal images seen ({od} vs {uni}).",
-                "held" if d > TIE_DB else ("did not hold" if d < -TIE_DB else "no clear difference"),
-                f"Mixed: on-demand {hole(results, od):.2f} dB vs uniform {hole(results, uni):.2f} dB ({d:+.2f}); "
-                f"per level: {per_level(od, uni)}.")
+                interval_verdict(ivs["mixed"]),
+                f"Mixed: on-demand {hole(results, od):.2f} dB vs uniform {hole(results, uni):.2f} dB, difference "
+                f"{format_interval(ivs['mixed'])}; per level: {interval_text(ivs)}.")
 
     c = "The GAN is sharper outside the hole but fills the hole worse, with dark fill and a visible border."
     if {"gan-on-demand", "ce-on-demand"} <= have:
@@ -129,11 +137,12 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
 
     c = "Removing the U-Net skips makes results worse."
     if {"gan-no-skip", "gan-on-demand"} <= have:
-        d = hole(results, "gan-no-skip") - hole(results, "gan-on-demand")
-        add(c, "held" if d < -TIE_DB else ("did not hold" if d > TIE_DB else "no clear difference"),
-            f"Mixed hole PSNR without skips {hole(results, 'gan-no-skip'):.2f} dB vs with {hole(results, 'gan-on-demand'):.2f} "
-            f"({d:+.2f}); raw known-pixel PSNR {metric(results, 'gan-no-skip', 'psnr_known'):.2f} vs "
-            f"{metric(results, 'gan-on-demand', 'psnr_known'):.2f} dB; per level: {per_level('gan-no-skip', 'gan-on-demand')}.")
+        ivs = intervals("gan-on-demand", "gan-no-skip")  # with minus without: positive when skips help
+        add(c, interval_verdict(ivs["mixed"]),
+            f"Mixed hole PSNR with skips {hole(results, 'gan-on-demand'):.2f} dB vs without "
+            f"{hole(results, 'gan-no-skip'):.2f}, difference {format_interval(ivs['mixed'])}; raw known-pixel PSNR "
+            f"{metric(results, 'gan-on-demand', 'psnr_known'):.2f} vs {metric(results, 'gan-no-skip', 'psnr_known'):.2f} dB; "
+            f"per level: {interval_text(ivs)}.")
     else:
         add(c, "not tested", "needs arms gan-no-skip and gan-on-demand")
 
@@ -170,9 +179,13 @@ def learned_vs_classical(results: dict, families: dict) -> dict | None:
     if not learned or not classical:
         return None
     bl, bc = best_per_level(learned, "psnr_hole"), best_per_level(classical, "psnr_hole")
-    return {k: {"learned": bl[k], "learned_psnr": hole(results, bl[k], k), "classical": bc[k],
-                "classical_psnr": hole(results, bc[k], k), "delta": hole(results, bl[k], k) - hole(results, bc[k], k)}
-            for k in LEVEL_KEYS}
+    out = {}
+    for k in LEVEL_KEYS:
+        iv = paired_interval(results[bl[k]]["psnr_hole_per_mask"][k], results[bc[k]]["psnr_hole_per_mask"][k])
+        out[k] = {"learned": bl[k], "learned_psnr": hole(results, bl[k], k), "classical": bc[k],
+                  "classical_psnr": hole(results, bc[k], k), "delta": iv["diff"], "low": iv["low"], "high": iv["high"],
+                  "verdict": interval_verdict(iv)}
+    return out
 
 
 # ----------------------------------------------------------------------------- figures
@@ -269,7 +282,8 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;
 table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}td.best{font-weight:bold;background:#e6f4e6}
 img{max-width:100%;border:1px solid #ddd;margin:0.4em 0}.verdict{font-weight:bold}
-.held{color:#1a7a1a}.did-not-hold{color:#b02020}.partly-held,.mixed,.no-clear-difference{color:#a06000}
+.held,.holds{color:#1a7a1a}.did-not-hold,.refuted{color:#b02020}
+.partly-held,.mixed,.no-clear-difference,.not-resolved-at-this-budget{color:#a06000}
 figcaption{font-size:0.9em;color:#555;margin-bottom:1.2em}code{background:#f4f4f4;padding:0 3px}"""
 
 
@@ -327,10 +341,12 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
             bold |= {(i, j + 1) for j, k in enumerate(LEVEL_KEYS) if best[k] == a}
         table(["arm"] + LEVEL_NAMES, rows, bold, caption)
     if vs:
-        table(["level", "best learned", "dB", "best classical", "dB", "delta (dB)"],
+        table(["level", "best learned", "dB", "best classical", "dB", "delta (dB) [95% interval]", "learned ahead?"],
               [[n, labels[v["learned"]], f"{v['learned_psnr']:.2f}", labels[v["classical"]], f"{v['classical_psnr']:.2f}",
-                f"{v['delta']:+.2f}"] for n, v in zip(LEVEL_NAMES, vs.values())],
-              caption="Best learned arm against best classical baseline, hole PSNR")
+                f"{v['delta']:+.2f} [{v['low']:+.2f}, {v['high']:+.2f}]", v["verdict"]]
+               for n, v in zip(LEVEL_NAMES, vs.values())],
+              caption="Best learned arm against best classical baseline, hole PSNR. Intervals: paired bootstrap "
+                      "over the test masks (one training seed per arm: they do not cover seed-to-seed variation)")
     fig_hole_psnr(results, labels, out / "hole_psnr.png")
     figure("hole_psnr.png", "Hole PSNR per level for every arm, on the same test images and masks.")
 
