@@ -95,9 +95,53 @@ def test_time_left_counts_each_kind_of_arm_at_its_own_speed(tmp_path):
     plain, improved = arms["ce-on-demand"], arms["ce-improved"]
     assert _speed_kind(cfg, plain) != _speed_kind(cfg, improved)  # the improved arm starts from biharmonic
     budgets = {"ce": 60_000}
-    assert _time_left(cfg, [plain, improved], budgets, {}) == ""
+    assert _time_left(cfg, [(plain, 0), (improved, 0)], budgets, {}) == ""
     timed = {_speed_kind(cfg, plain): 0.003}  # 3 ms per image: 3 minutes per arm
-    assert _time_left(cfg, [plain, improved], budgets, timed) == \
+    assert _time_left(cfg, [(plain, 0), (improved, 0)], budgets, timed) == \
         ", at least 3 min of training left (1 arm(s) of a kind not timed yet)"
     timed[_speed_kind(cfg, improved)] = 0.01
-    assert _time_left(cfg, [plain, improved], budgets, timed) == ", about 13 min of training left"
+    assert _time_left(cfg, [(plain, 0), (improved, 0)], budgets, timed) == ", about 13 min of training left"
+
+
+def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_path, capsys):
+    """Two seeds of the arms fixed:1 (a specialist) and on-demand; then the same experiment
+    again: every (arm, seed) is reused."""
+    from odinpaint.training.checkpoint import load_checkpoint
+
+    cfg = ExperimentConfig(data=str(tiny_dataset), out=str(tmp_path / "exp"), preset="study",
+                           only=("ce-on-demand", "ce-fixed1"), seeds=2, seed=5, budgets={"ce": 20}, progress=False,
+                           eval=EvalConfig(max_images=6, masks_per_image=1),
+                           train_overrides={"width": 8, "batch": 10, "val_images": 6, "log_every": 1})
+    report = run_experiment(cfg)
+    printed = capsys.readouterr().out
+    assert "[arm 1/4] ce-on-demand seed 5" in printed and "[arm 4/4] ce-fixed1 seed 6" in printed
+    arms = tmp_path / "exp" / "arms"
+    assert sorted(p.name for p in arms.iterdir()) == ["ce-fixed1", "ce-fixed1-seed6", "ce-on-demand", "ce-on-demand-seed6"]
+    first, second = (load_checkpoint(arms / d / "checkpoints/best.safetensors") for d in ("ce-on-demand", "ce-on-demand-seed6"))
+    assert first.meta["config"]["seed"] == 5 and second.meta["config"]["seed"] == 6
+    key = next(k for k in first.tensors if k.startswith("model.G.") and k.endswith("weight"))
+    assert not (first.tensors[key] == second.tensors[key]).all()  # different weights
+    evals = [json.loads((arms / d / "test_eval.json").read_text()) for d in ("ce-on-demand", "ce-on-demand-seed6")]
+    assert evals[0]["config"] == evals[1]["config"]  # the same fixed test masks
+    res = json.loads((report / "results.json").read_text())
+    od = res["results"]["ce-on-demand"]
+    assert od["seeds"] == 2 and od["levels"]["3"]["psnr_hole_per_seed"] == [e["levels"]["3"]["psnr_hole"] for e in evals]
+    assert od["levels"]["3"]["psnr_hole"] == pytest.approx(sum(od["levels"]["3"]["psnr_hole_per_seed"]) / 2)
+    spec = res["specialists"]
+    assert [r["level"] for r in spec] == ["1"] and spec[0]["ce-on-demand"]["verdict"] in (
+        "holds", "refuted", "not resolved at this budget")
+    assert spec[0]["ce-on-demand"]["diff"] == pytest.approx(od["levels"]["1"]["psnr_hole"] - spec[0]["specialist_psnr"], abs=1e-3)
+    assert "specialists.png" in res["figures"] and "## Seeds" in (report / "report.md").read_text()
+    stamps = {p.name: (p / "stats.jsonl").stat().st_mtime_ns for p in arms.iterdir()}
+    run_experiment(cfg)
+    assert "[arm 2/4] ce-on-demand seed 6" in capsys.readouterr().out
+    assert {p.name: (p / "stats.jsonl").stat().st_mtime_ns for p in arms.iterdir()} == stamps  # every pair reused
+
+
+def test_study_preset_dry_run(tiny_dataset, capsys):
+    assert main(["experiment", "--preset", "study", "--data", str(tiny_dataset), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds per learned arm: 3 (0, 1, 2)" in out
+    for arm in ("ce-on-demand", "ce-uniform", "ce-random", "ce-fixed1", "ce-fixed5"):
+        assert f"  {arm} " in out
+    assert "40,000 images x 3 seed(s)" in out and "gan-" not in out and "ce-improved" not in out

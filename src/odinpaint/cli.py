@@ -166,7 +166,7 @@ def cmd_experiment(args) -> int:
 
     cfg = ExperimentConfig(data=args.data, preset=args.preset, out=args.out or "",
                            only=tuple(x for x in (args.only or "").split(",") if x), budget_minutes=args.budget_minutes,
-                           seed=args.seed, device=args.device, progress=not args.no_progress,
+                           seed=args.seed, seeds=args.seeds, device=args.device, progress=not args.no_progress,
                            eval=EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image))
     say = _say()
     with session():
@@ -359,11 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and the same evaluation masks, then writes OUT/report/index.html. Complete arms "
                                     "are reused and interrupted ones resumed.")
     xp.add_argument("--data", required=True)
-    xp.add_argument("--preset", choices=("quick", "paper"), default="quick")
+    xp.add_argument("--preset", choices=("quick", "study", "paper"), default="quick",
+                    help="quick: the demo, one seed; study: the CE schedule arms and each level's specialist, "
+                         "3 seeds; paper: the report's recipe for a GPU")
     xp.add_argument("--out", help="experiment directory (default: experiments/PRESET)")
     xp.add_argument("--only", help="comma-separated arm names")
     xp.add_argument("--budget-minutes", type=float, help="minutes per learned arm, turned into images per family")
-    xp.add_argument("--seed", type=int, default=0)
+    xp.add_argument("--seed", type=int, default=0, help="first seed; seed k of an arm is SEED + k")
+    xp.add_argument("--seeds", type=int, default=0, help="seeds per learned arm (default: the preset's)")
     xp.add_argument("--device", default="cpu")
     xp.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     xp.add_argument("--masks-per-image", type=int, default=4)

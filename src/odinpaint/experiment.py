@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
@@ -63,6 +65,8 @@ ARMS = (
         "equal split between levels: does the PSNR feedback matter?"),
     Arm("ce-random", "ce", "CE random", (("model", "ce"), ("schedule", "random")),
         "hole side uniform over the whole range, no levels"),
+    *(Arm(f"ce-fixed{lv}", "ce", f"CE fixed:{lv}", (("model", "ce"), ("schedule", f"fixed:{lv}")),
+          f"the specialist of level {lv}: does one on-demand model do as well as one per level?") for lv in range(1, 5)),
     Arm("ce-improved", "ce", "CE improved (biharmonic start, level-PSNR loss)", IMPROVED_CE + (("schedule", "on-demand"),),
         "ours: starts from biharmonic inpainting and learns a correction; on-demand allocation"),
     Arm("ce-improved-uniform", "ce", "CE improved, uniform", IMPROVED_CE + (("schedule", "uniform"),),
@@ -81,13 +85,25 @@ ARMS = (
     Arm("biharmonic", "classical", "biharmonic", why="scikit-image biharmonic"),
 )
 ARM_NAMES = tuple(a.name for a in ARMS)
+SPECIALISTS = tuple(f"ce-fixed{lv}" for lv in range(1, 6))  # fixed:5 is also the report's comparison
 
-# Images seen per learned arm. quick runs every arm on an idle 2-core CPU in under 30 minutes
-# from a fresh clone (README, "Results"): a seed-faithful CE arm takes about 2 minutes, an
-# improved one about 5 (half of it the 8-view test evaluation), a GAN arm about 2.
-# paper is the report's recipe (epochs from the preset) for a GPU.
-BUDGETS = {"quick": {"ce": 40_000, "gan": 12_000}, "paper": None}
-TRAIN_PRESET = {"quick": "quick", "paper": "paper"}
+# Each preset's arms, seeds per learned arm, images seen per learned arm (per family) and
+# training preset.
+# - quick: the demo, every arm of the report's study but the level specialists, one seed; on
+#   an idle 2-core CPU in under 30 minutes from a fresh clone (README, "Results"): a
+#   seed-faithful CE arm takes about 2 minutes, an improved one about 5 (half of it the 8-view
+#   test evaluation), a GAN arm about 2.
+# - study: the on-demand question with error bars: the CE schedule arms and the specialist of
+#   every level, 3 seeds each (27 trainings of about 2 minutes on the 2-core CPU).
+# - paper: the report's recipe (epochs from the preset) for a GPU.
+PRESET_ARMS = {
+    "quick": tuple(n for n in ARM_NAMES if n not in SPECIALISTS[:4]),
+    "study": ("ce-on-demand", "ce-uniform", "ce-random", *SPECIALISTS, "telea", "ns", "biharmonic"),
+    "paper": tuple(n for n in ARM_NAMES if n not in SPECIALISTS[:4]),
+}
+PRESET_SEEDS = {"quick": 1, "study": 3, "paper": 1}
+BUDGETS = {"quick": {"ce": 40_000, "gan": 12_000}, "study": {"ce": 40_000}, "paper": None}
+TRAIN_PRESET = {"quick": "quick", "study": "quick", "paper": "paper"}
 
 
 @dataclass
@@ -98,7 +114,8 @@ class ExperimentConfig:
     only: tuple = ()                     # arm names to run (default: all)
     budget_minutes: float | None = None  # per learned arm; converted to images per family once
     budgets: dict | None = None          # images per family, overriding the preset's
-    seed: int = 0
+    seed: int = 0                        # the first seed; seed k of an arm trains with seed + k
+    seeds: int = 0                       # seeds per learned arm (0: the preset's)
     device: str = "cpu"
     eval: EvalConfig = field(default_factory=EvalConfig)
     train_overrides: dict = field(default_factory=dict)  # applied to every learned arm (tests use tiny widths)
@@ -114,15 +131,30 @@ class ExperimentConfig:
             raise UserError(f"config field 'only': unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARM_NAMES)}")
         if self.budget_minutes is not None and self.budget_minutes <= 0:
             raise UserError(f"config field 'budget_minutes': must be positive, got {self.budget_minutes}")
-        return replace(self, out=self.out or f"experiments/{self.preset}")
+        if self.seeds < 0:
+            raise UserError(f"config field 'seeds': must be at least 1 (or 0 for the preset's), got {self.seeds}")
+        return replace(self, out=self.out or f"experiments/{self.preset}", seeds=self.seeds or PRESET_SEEDS[self.preset])
 
 
 def selected_arms(cfg: ExperimentConfig) -> list[Arm]:
-    return [a for a in ARMS if not cfg.only or a.name in cfg.only]
+    """``--only``'s arms, else the preset's, in the report's order."""
+    return [a for a in ARMS if (a.name in cfg.only if cfg.only else a.name in PRESET_ARMS[cfg.preset])]
 
 
-def arm_train_config(cfg: ExperimentConfig, arm: Arm, images: int | None) -> TrainConfig:
-    tc = TrainConfig(preset=TRAIN_PRESET[cfg.preset], data=cfg.data, seed=cfg.seed, device=cfg.device,
+def seeds(cfg: ExperimentConfig) -> list[int]:
+    return [cfg.seed + k for k in range(cfg.seeds)]
+
+
+def run_dir(cfg: ExperimentConfig, arm: Arm, seed: int) -> Path:
+    """``OUT/arms/NAME`` for the first seed (as before seeds existed), ``NAME-seedS`` for the others."""
+    return Path(cfg.out) / "arms" / (arm.name if seed == cfg.seed else f"{arm.name}-seed{seed}")
+
+
+def arm_train_config(cfg: ExperimentConfig, arm: Arm, images: int | None, seed: int | None = None) -> TrainConfig:
+    """One arm's training configuration; ``seed`` (default: the first) drives its weights'
+    initialisation and its data order, never the test masks."""
+    seed = cfg.seed if seed is None else seed
+    tc = TrainConfig(preset=TRAIN_PRESET[cfg.preset], data=cfg.data, seed=seed, device=cfg.device,
                      name=arm.name, progress=cfg.progress, max_images=images or 0)
     return resolve(replace(tc, **{**arm.overrides(), **cfg.train_overrides}))
 
@@ -167,12 +199,12 @@ def arm_action(tc: TrainConfig, run_dir: Path) -> str:
     return "trained"
 
 
-def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path) -> str:
-    """Train (or resume, or reuse) one arm; returns what was done. Under torchrun rank 0
-    decides for every process."""
+def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path, seed: int | None = None) -> str:
+    """Train (or resume, or reuse) one arm with one seed; returns what was done. Under
+    torchrun rank 0 decides for every process."""
     from odinpaint.training.trainer import train
 
-    tc = arm_train_config(cfg, arm, images)
+    tc = arm_train_config(cfg, arm, images, seed)
     ctx = distributed.setup(cfg.device)
     what = ctx.share(arm_action(tc, run_dir) if ctx.main else None)
     if what == "resumed":
@@ -188,10 +220,11 @@ def _speed_kind(cfg: ExperimentConfig, arm: Arm) -> tuple:
     return arm.family, arm_train_config(cfg, arm, None).fill in CLASSICAL_FILLS
 
 
-def _time_left(cfg: ExperimentConfig, arms: list[Arm], budgets: dict, seconds_per_image: dict) -> str:
-    """", about N min of training left" over ``arms``, from the speed of each kind of arm timed
-    this session; a lower bound while some kinds are not timed yet ("" before any is)."""
-    todo = [a for a in arms if not arm_complete(Path(cfg.out) / "arms" / a.name)]
+def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict, seconds_per_image: dict) -> str:
+    """", about N min of training left" over ``jobs`` (arm, seed), from the speed of each kind
+    of arm timed this session; a lower bound while some kinds are not timed yet ("" before
+    any is)."""
+    todo = [a for a, seed in jobs if not arm_complete(run_dir(cfg, a, seed))]
     timed = [a for a in todo if budgets.get(a.family) and _speed_kind(cfg, a) in seconds_per_image]
     if not timed:
         return ""
@@ -201,8 +234,22 @@ def _time_left(cfg: ExperimentConfig, arms: list[Arm], budgets: dict, seconds_pe
             f", at least {minutes:.0f} min of training left ({untimed} arm(s) of a kind not timed yet)")
 
 
+def combine_seeds(per_seed: list[dict]) -> dict:
+    """One arm's evaluation over its seeds: every score averaged over seeds (per level, and per
+    test mask for the paired intervals), with each seed's hole PSNR per level kept beside."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    out = {**per_seed[0], "levels": {}, "psnr_hole_per_mask": {}, "seeds": len(per_seed)}
+    for key, first in per_seed[0]["levels"].items():
+        out["levels"][key] = {m: float(np.mean([r["levels"][key][m] for r in per_seed])) for m in first}
+        out["levels"][key]["psnr_hole_per_seed"] = [r["levels"][key]["psnr_hole"] for r in per_seed]
+        out["psnr_hole_per_mask"][key] = np.mean([r["psnr_hole_per_mask"][key] for r in per_seed], axis=0).round(4).tolist()
+    return out
+
+
 def run_experiment(cfg: ExperimentConfig) -> Path:
-    """Train and evaluate every selected arm, then write the report; returns the report dir."""
+    """Train and evaluate every selected arm with each seed, then write the report; returns the
+    report dir."""
     from odinpaint.report import write_report
 
     cfg = cfg.resolved()
@@ -213,33 +260,36 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     budgets = family_budgets(cfg, arms)
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
-    results, runs = {}, {}
+    per_seed, runs = {}, {}
     t0 = time.perf_counter()
-    learned = [a for a in arms if a.family != "classical"]
+    jobs = [(a, seed) for a in arms if a.family != "classical" for seed in seeds(cfg)]
     seconds_per_image = {}  # per kind of arm (see _speed_kind), from arms trained this session
-    for i, arm in enumerate(learned, 1):
-        run_dir = out / "arms" / arm.name
+    for i, (arm, seed) in enumerate(jobs, 1):
+        where = run_dir(cfg, arm, seed)
+        name = arm.name if cfg.seeds == 1 else f"{arm.name} seed {seed}"
         if ctx.main:
-            print(f"[arm {i}/{len(learned)}] {arm.name}{_time_left(cfg, learned[i - 1:], budgets, seconds_per_image)}",
-                  flush=True)
+            print(f"[arm {i}/{len(jobs)}] {name}{_time_left(cfg, jobs[i - 1:], budgets, seconds_per_image)}", flush=True)
         t = time.perf_counter()
-        what = train_arm(cfg, arm, budgets.get(arm.family), run_dir)
+        what = train_arm(cfg, arm, budgets.get(arm.family), where, seed)
         if what == "trained" and budgets.get(arm.family):
             seconds_per_image[_speed_kind(cfg, arm)] = (time.perf_counter() - t) / budgets[arm.family]
         if not ctx.main:
             continue  # the other processes only train
-        ckpt = run_dir / "checkpoints" / "best.safetensors"
-        eval_file = run_dir / "test_eval.json"
+        ckpt = where / "checkpoints" / "best.safetensors"
+        eval_file = where / "test_eval.json"
         res = json.loads(eval_file.read_text()) if eval_file.is_file() else None
         if what != "reused" or res is None or res.get("config") != asdict(cfg.eval) or "psnr_hole_per_mask" not in res:
             res = evaluate(model_fill(load_checkpoint(ckpt).build("G"), cfg.device), ds.split("test"), cfg.eval,
-                           desc=f"eval {arm.name}", progress=cfg.progress, device=cfg.device)
+                           desc=f"eval {name}", progress=cfg.progress, device=cfg.device)
             eval_file.write_text(json.dumps(res, indent=1))
-        results[arm.name] = res
-        runs[arm.name] = {"dir": str(run_dir), "status": what, "seconds_this_session": round(time.perf_counter() - t, 1)}
-        print(f"{arm.name}: {what}, mixed hole PSNR {res['levels']['mixed']['psnr_hole']:.2f} dB", flush=True)
+        per_seed.setdefault(arm.name, []).append(res)
+        if seed == cfg.seed:  # the first seed's run stands for the arm in curves and sample grids
+            runs[arm.name] = {"dir": str(where), "status": what, "seconds_this_session": 0.0}
+        runs[arm.name]["seconds_this_session"] = round(runs[arm.name]["seconds_this_session"] + time.perf_counter() - t, 1)
+        print(f"{name}: {what}, mixed hole PSNR {res['levels']['mixed']['psnr_hole']:.2f} dB", flush=True)
     if not ctx.main:
         return out / "report"
+    results = {name: combine_seeds(rs) for name, rs in per_seed.items()}
     classical = [a for a in arms if a.family == "classical"]
     if classical:
         base = baseline_results(ds, cfg.eval, [a.name for a in classical], progress=cfg.progress)
@@ -249,21 +299,23 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
 
 
 def dry_run(cfg: ExperimentConfig) -> str:
-    """The arms with their settings and budgets, as text."""
+    """The arms with their seeds, settings and budgets, as text."""
     cfg = cfg.resolved()
     arms = selected_arms(cfg)
     budgets = family_budgets(cfg, arms)
     lines = [f"experiment {cfg.preset} on {cfg.data} -> {cfg.out}",
-             f"evaluation: {cfg.eval.max_images} test images x {cfg.eval.masks_per_image} fixed masks per level, seed {cfg.eval.seed}"]
+             f"evaluation: {cfg.eval.max_images} test images x {cfg.eval.masks_per_image} fixed masks per level, seed {cfg.eval.seed}",
+             f"seeds per learned arm: {cfg.seeds} ({', '.join(map(str, seeds(cfg)))})"]
     for arm in arms:
         if arm.family == "classical":
             lines.append(f"  {arm.name:20s} classical  {arm.label}")
             continue
         tc = arm_train_config(cfg, arm, budgets.get(arm.family))
         budget = f"{tc.max_images:,} images" if tc.max_images else f"{tc.epochs} epochs"
-        status = "complete, reused" if arm_complete(Path(cfg.out) / "arms" / arm.name) else "to train"
-        lines.append(f"  {arm.name:20s} {arm.family:5s} {budget:>15s}  schedule={tc.schedule} width={tc.width} "
-                     f"batch={tc.batch} fill={tc.fill} mask_channel={tc.mask_channel} skips={tc.skips} "
+        done = sum(arm_complete(run_dir(cfg, arm, seed)) for seed in seeds(cfg))
+        status = f"{done} of {cfg.seeds} seed(s) complete, reused" if done else "to train"
+        lines.append(f"  {arm.name:20s} {arm.family:5s} {budget:>15s} x {cfg.seeds} seed(s)  schedule={tc.schedule} "
+                     f"width={tc.width} batch={tc.batch} fill={tc.fill} mask_channel={tc.mask_channel} skips={tc.skips} "
                      f"residual={tc.residual} composite={tc.composite} loss={tc.loss} image_weight={tc.image_weight} "
                      f"hole_weight={tc.hole_weight} hole_aware={tc.hole_aware}  [{status}]")
     return "\n".join(lines)

@@ -188,7 +188,44 @@ def learned_vs_classical(results: dict, families: dict) -> dict | None:
     return out
 
 
+def specialists(results: dict) -> list[dict]:
+    """At each level that has its specialist (``ce-fixedL``, trained on that level only): the
+    on-demand and the uniform arm against it, at that level, with paired intervals."""
+    rows = []
+    for level in LEVEL_KEYS[:5]:
+        spec = f"ce-fixed{level}"
+        if spec not in results:
+            continue
+        row = {"level": level, "specialist": spec, "specialist_psnr": hole(results, spec, level)}
+        for arm in ("ce-on-demand", "ce-uniform"):
+            if arm in results:
+                iv = paired_interval(results[arm]["psnr_hole_per_mask"][level], results[spec]["psnr_hole_per_mask"][level])
+                row[arm] = {"psnr": hole(results, arm, level), **iv, "verdict": interval_verdict(iv)}
+        rows.append(row)
+    return rows
+
+
 # ----------------------------------------------------------------------------- figures
+def fig_specialists(rows: list[dict], labels, path):
+    """Per level: each generalist minus that level's specialist, with its 95% interval."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    arms = [a for a in ("ce-on-demand", "ce-uniform") if a in rows[0]]
+    x = np.arange(len(rows))
+    for i, arm in enumerate(arms):
+        d = np.array([r[arm]["diff"] for r in rows])
+        err = np.array([[r[arm]["diff"] - r[arm]["low"] for r in rows], [r[arm]["high"] - r[arm]["diff"] for r in rows]])
+        ax.errorbar(x + (i - (len(arms) - 1) / 2) * 0.15, d, yerr=err, fmt="o", capsize=4, label=labels.get(arm, arm))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, [f"L{r['level']}" for r in rows])
+    ax.set_ylabel("hole PSNR minus the specialist's (dB)")
+    ax.set_title("One model for every level against the specialist of each level (95% intervals)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def fig_hole_psnr(results, labels, path):
     names = list(results)
     fig, ax = plt.subplots(figsize=(10, 4.2))
@@ -357,6 +394,28 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
         hx.append(f"<p><b>{html.escape(c['claim'])}</b> <span class='verdict {cls}'>{html.escape(c['verdict'])}</span>"
                   f"<br>{html.escape(c['evidence'])}</p>")
 
+    spec = specialists(results)
+    if spec:
+        section("One model or one per level", "Each level's specialist is a CE trained on that level's holes only "
+                "(fixed:L), scored at its own level; the generalists are scored on the same masks. Intervals: paired "
+                "bootstrap over the test masks.")
+        gens = [a for a in ("ce-on-demand", "ce-uniform") if a in spec[0]]
+        table(["level", "specialist dB"] + [f"{labels[a]} dB" for a in gens] + [f"{labels[a]} minus specialist" for a in gens],
+              [[f"L{r['level']}", f"{r['specialist_psnr']:.2f}"] + [f"{r[a]['psnr']:.2f}" for a in gens]
+               + [f"{format_interval(r[a])}: {r[a]['verdict']}" for a in gens] for r in spec])
+        if gens:
+            fig_specialists(spec, labels, out / "specialists.png")
+            figure("specialists.png", "Generalists minus each level's specialist, at that level, with 95% intervals.")
+    seeded = {a: r for a, r in results.items() if r.get("seeds")}
+    if seeded:
+        section("Seeds", "Each learned arm trained with several seeds (initialisation and data order; the test masks "
+                "stay fixed). Tables and intervals above use each mask's score averaged over seeds, so the intervals "
+                "cover the test masks, not the seeds: the spread across seeds is here.")
+        table(["arm", "seeds"] + [f"{n} mean (min-max)" for n in LEVEL_NAMES],
+              [[labels[a], str(r["seeds"])] + [f"{r['levels'][k]['psnr_hole']:.2f} ({min(r['levels'][k]['psnr_hole_per_seed']):.2f}-"
+                                               f"{max(r['levels'][k]['psnr_hole_per_seed']):.2f})" for k in LEVEL_KEYS]
+               for a, r in seeded.items()], caption="Hole PSNR (dB) per seed")
+
     section("Training curves")
     for fam in ("ce", "gan"):
         fam_stats = {a: s for a, s in stats.items() if families[a] == fam}
@@ -397,7 +456,7 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
         "preset": cfg.preset, "data": cfg.data, "budgets": budgets, "eval": results[next(iter(results))]["config"],
         "arms": [{"name": a.name, "family": a.family, "label": a.label, "why": a.why, "settings": a.overrides(),
                   "run": runs.get(a.name), "training": training.get(a.name)} for a in arms],
-        "results": results, "claims": claims, "learned_vs_classical": vs, "environment": env,
+        "results": results, "claims": claims, "learned_vs_classical": vs, "specialists": spec, "environment": env,
         "wall_seconds": round(wall_seconds, 1), "figures": figures}, indent=1))
     return out
 
