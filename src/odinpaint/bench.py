@@ -24,8 +24,8 @@ on one real step, so GFLOP/s = FLOPs per image x images/s. What is measured:
 - ``inference``: the generator network at its own size, batch 1 latency and batch 32
   throughput, for eager, ``channels_last``, ``torch.compile`` and onnxruntime;
 - ``fill``: ``Inpainter.fill_array`` on a 12 MP photo with holes of 120x120, 400x300 and
-  1500x1000 px, on a 1 MP crop with the same 120x120 hole, and on a 1024x768 photo with three
-  holes; and one model window at batch 1 (classical start, network, test-time views), all
+  1500x1000 px, on a 1 MP crop with the same 120x120 hole and with a 200x200 one, and on a
+  1024x768 photo with three holes; and one model window at batch 1 (classical start, network, test-time views), all
   timed in alternating rounds.
 """
 
@@ -354,8 +354,7 @@ def fill_cases() -> list[dict]:
     """What users do, decode and encode excluded: holes of 120x120, 400x300 and 1500x1000 px in
     a 12 MP photo (4000x3000), the 120x120 hole in a 1 MP crop of it (so the two show whether
     the cost follows the hole or the image), a 200x200 hole in that crop, and three holes in
-    a 1024x768 photo. The photo is
-    scikit-image's astronaut resized, so the bench runs anywhere."""
+    a 1024x768 photo. The photo is scikit-image's astronaut resized, so the bench runs anywhere."""
     import cv2
     from skimage import data as skdata
 

@@ -422,8 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp = sub.add_parser("bench", help="measure training and inference speed against this machine's matmul peak",
                         description="Medians after warm-up; training FLOPs from torch.utils.flop_counter. "
                                     "Prints a table and the goals; --json writes every figure.")
-    bp.add_argument("--quick", action="store_true", help="64 px models plus the 128 px context encoder, no "
-                                                         "torch.compile (about 3 minutes)")
+    bp.add_argument("--quick", action="store_true", help="5 rounds instead of 10, no torch.compile (about 4 minutes)")
     bp.add_argument("--json", metavar="OUT", help="write the results as JSON")
     bp.add_argument("--data", help="prepared data set for the loader figure (default: a synthetic split)")
     bp.add_argument("--repeats", type=int, default=0, help="timed repeats per figure (default 5 quick, 10 full)")

@@ -146,7 +146,7 @@ def seeds(cfg: ExperimentConfig) -> list[int]:
     return [cfg.seed + k for k in range(cfg.seeds)]
 
 
-def run_dir(cfg: ExperimentConfig, arm: Arm, seed: int) -> Path:
+def arm_dir(cfg: ExperimentConfig, arm: Arm, seed: int) -> Path:
     """``OUT/arms/NAME`` for the first seed (as before seeds existed), ``NAME-seedS`` for the others."""
     return Path(cfg.out) / "arms" / (arm.name if seed == cfg.seed else f"{arm.name}-seed{seed}")
 
@@ -225,7 +225,7 @@ def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict
     """", about N min of training left" over ``jobs`` (arm, seed), from the speed of each kind
     of arm timed this session; a lower bound while some kinds are not timed yet ("" before
     any is)."""
-    todo = [a for a, seed in jobs if not arm_complete(run_dir(cfg, a, seed))]
+    todo = [a for a, seed in jobs if not arm_complete(arm_dir(cfg, a, seed))]
     timed = [a for a in todo if budgets.get(a.family) and _speed_kind(cfg, a) in seconds_per_image]
     if not timed:
         return ""
@@ -266,7 +266,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
     jobs = [(a, seed) for a in arms if a.family != "classical" for seed in seeds(cfg)]
     seconds_per_image = {}  # per kind of arm (see _speed_kind), from arms trained this session
     for i, (arm, seed) in enumerate(jobs, 1):
-        where = run_dir(cfg, arm, seed)
+        where = arm_dir(cfg, arm, seed)
         name = arm.name if cfg.seeds == 1 else f"{arm.name} seed {seed}"
         if ctx.main:
             print(f"[arm {i}/{len(jobs)}] {name}{_time_left(cfg, jobs[i - 1:], budgets, seconds_per_image)}", flush=True)
@@ -313,7 +313,7 @@ def dry_run(cfg: ExperimentConfig) -> str:
             continue
         tc = arm_train_config(cfg, arm, budgets.get(arm.family))
         budget = f"{tc.max_images:,} images" if tc.max_images else f"{tc.epochs} epochs"
-        done = sum(arm_complete(run_dir(cfg, arm, seed)) for seed in seeds(cfg))
+        done = sum(arm_complete(arm_dir(cfg, arm, seed)) for seed in seeds(cfg))
         status = f"{done} of {cfg.seeds} seed(s) complete, reused" if done else "to train"
         lines.append(f"  {arm.name:20s} {arm.family:5s} {budget:>15s} x {cfg.seeds} seed(s)  schedule={tc.schedule} "
                      f"width={tc.width} batch={tc.batch} fill={tc.fill} mask_channel={tc.mask_channel} skips={tc.skips} "

@@ -25,8 +25,7 @@ import torch  # noqa: E402
 from odinpaint import __version__, metrics  # noqa: E402
 from odinpaint.data.dataset import DataSet, to_tensor, to_uint8  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
-from odinpaint.stats import format_interval, paired_interval  # noqa: E402
-from odinpaint.stats import verdict as interval_verdict  # noqa: E402  (check_claims has verdict locals)
+from odinpaint.stats import format_interval, paired_interval, verdict  # noqa: E402
 from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
@@ -80,8 +79,8 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
     have = set(results)
     out = []
 
-    def add(claim, verdict, evidence):
-        out.append({"claim": claim, "verdict": verdict, "evidence": evidence})
+    def add(claim, said, evidence):
+        out.append({"claim": claim, "verdict": said, "evidence": evidence})
 
     def per_level(a, b, name="psnr_hole"):
         return ", ".join(f"{n} {metric(results, a, name, k) - metric(results, b, name, k):+.2f}"
@@ -98,8 +97,8 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
     c = "On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested."
     if {"ce-on-demand", "ce-fixed5"} <= have:
         ivs = intervals("ce-on-demand", "ce-fixed5")
-        wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES) if interval_verdict(ivs[k]) == "holds"]
-        add(c, interval_verdict(ivs["mixed"]),
+        wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES) if verdict(ivs[k]) == "holds"]
+        add(c, verdict(ivs["mixed"]),
             f"Mixed-size test holes: on-demand {hole(results, 'ce-on-demand'):.2f} dB vs fixed:5 "
             f"{hole(results, 'ce-fixed5'):.2f} dB, difference {format_interval(ivs['mixed'])} (95% interval over "
             f"the test masks). On-demand is ahead beyond the interval at {len(wins)} of 5 levels "
@@ -111,7 +110,7 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
         if {od, uni} <= have:
             ivs = intervals(od, uni)
             add(f"On-demand allocation beats a uniform split at equal images seen ({od} vs {uni}).",
-                interval_verdict(ivs["mixed"]),
+                verdict(ivs["mixed"]),
                 f"Mixed: on-demand {hole(results, od):.2f} dB vs uniform {hole(results, uni):.2f} dB, difference "
                 f"{format_interval(ivs['mixed'])}; per level: {interval_text(ivs)}.")
 
@@ -125,8 +124,7 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
             "visible border": metric(results, g, "border_err") > metric(results, e, "border_err"),
         }
         held = [k for k, v in parts.items() if v]
-        verdict = "held" if len(held) == 4 else ("did not hold" if not held else "partly held")
-        add(c, verdict,
+        add(c, "held" if len(held) == 4 else ("did not hold" if not held else "partly held"),
             f"GAN vs CE (mixed holes): raw output over known pixels {metric(results, g, 'psnr_known'):.2f} vs "
             f"{metric(results, e, 'psnr_known'):.2f} dB; hole PSNR {hole(results, g):.2f} vs {hole(results, e):.2f} dB; "
             f"brightness bias {metric(results, g, 'bias_hole'):+.2f} vs {metric(results, e, 'bias_hole'):+.2f} grey levels; "
@@ -138,7 +136,7 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
     c = "Removing the U-Net skips makes results worse."
     if {"gan-no-skip", "gan-on-demand"} <= have:
         ivs = intervals("gan-on-demand", "gan-no-skip")  # with minus without: positive when skips help
-        add(c, interval_verdict(ivs["mixed"]),
+        add(c, verdict(ivs["mixed"]),
             f"Mixed hole PSNR with skips {hole(results, 'gan-on-demand'):.2f} dB vs without "
             f"{hole(results, 'gan-no-skip'):.2f}, difference {format_interval(ivs['mixed'])}; raw known-pixel PSNR "
             f"{metric(results, 'gan-on-demand', 'psnr_known'):.2f} vs {metric(results, 'gan-no-skip', 'psnr_known'):.2f} dB; "
@@ -153,10 +151,10 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
         early = va[0]["mean_psnr_hole"] - vb[0]["mean_psnr_hole"]
         late = va[-1]["mean_psnr_hole"] - vb[-1]["mean_psnr_hole"]
         test = hole(results, "gan-hole-l1") - hole(results, "gan-on-demand")
-        verdict = "held" if early > 0 and late <= early / 2 else ("did not hold" if early <= 0 or late > early else "partly held")
-        add(c, verdict, f"Validation mean hole PSNR, hole-L1 minus plain: {early:+.2f} dB at the first validation "
-                        f"(step {va[0]['step']}), {late:+.2f} dB at the last (step {va[-1]['step']}); "
-                        f"test mixed {test:+.2f} dB.")
+        add(c, "held" if early > 0 and late <= early / 2 else ("did not hold" if early <= 0 or late > early else "partly held"),
+            f"Validation mean hole PSNR, hole-L1 minus plain: {early:+.2f} dB at the first validation "
+            f"(step {va[0]['step']}), {late:+.2f} dB at the last (step {va[-1]['step']}); "
+            f"test mixed {test:+.2f} dB.")
     else:
         add(c, "not tested", "needs arms gan-hole-l1 and gan-on-demand")
 
@@ -184,7 +182,7 @@ def learned_vs_classical(results: dict, families: dict) -> dict | None:
         iv = paired_interval(results[bl[k]]["psnr_hole_per_mask"][k], results[bc[k]]["psnr_hole_per_mask"][k])
         out[k] = {"learned": bl[k], "learned_psnr": hole(results, bl[k], k), "classical": bc[k],
                   "classical_psnr": hole(results, bc[k], k), "delta": iv["diff"], "low": iv["low"], "high": iv["high"],
-                  "verdict": interval_verdict(iv)}
+                  "verdict": verdict(iv)}
     return out
 
 
@@ -200,7 +198,7 @@ def specialists(results: dict) -> list[dict]:
         for arm in ("ce-on-demand", "ce-uniform"):
             if arm in results:
                 iv = paired_interval(results[arm]["psnr_hole_per_mask"][level], results[spec]["psnr_hole_per_mask"][level])
-                row[arm] = {"psnr": hole(results, arm, level), **iv, "verdict": interval_verdict(iv)}
+                row[arm] = {"psnr": hole(results, arm, level), **iv, "verdict": verdict(iv)}
         rows.append(row)
     return rows
 
