@@ -127,9 +127,11 @@ def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_pa
     od = res["results"]["ce-on-demand"]
     assert od["seeds"] == 2 and od["levels"]["3"]["psnr_hole_per_seed"] == [e["levels"]["3"]["psnr_hole"] for e in evals]
     assert od["levels"]["3"]["psnr_hole"] == pytest.approx(sum(od["levels"]["3"]["psnr_hole_per_seed"]) / 2)
+    assert od["psnr_hole_per_seed_mask"]["3"] == [e["psnr_hole_per_mask"]["3"] for e in evals]
     spec = res["specialists"]
     assert [r["level"] for r in spec] == ["1"] and spec[0]["ce-on-demand"]["verdict"] in (
         "holds", "refuted", "not resolved at this budget")
+    assert spec[0]["ce-on-demand"]["seeds"] == [2, 2]  # the interval resampled both arms' seeds
     assert spec[0]["ce-on-demand"]["diff"] == pytest.approx(od["levels"]["1"]["psnr_hole"] - spec[0]["specialist_psnr"], abs=1e-3)
     assert "specialists.png" in res["figures"] and "## Seeds" in (report / "report.md").read_text()
     stamps = {p.name: (p / "stats.jsonl").stat().st_mtime_ns for p in arms.iterdir()}

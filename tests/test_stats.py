@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import bootstrap
 
-from odinpaint.stats import format_interval, paired_interval, verdict
+from odinpaint.stats import format_interval, paired_interval, seeded_interval, verdict
 
 
 def test_interval_is_scipys_paired_bootstrap_of_the_mean_difference():
@@ -38,3 +38,40 @@ def test_verdicts():
 def test_unpaired_shapes_are_refused():
     with pytest.raises(ValueError, match="paired"):
         paired_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_seeded_interval_with_one_seed_is_the_paired_interval():
+    rng = np.random.default_rng(2)
+    b = rng.normal(20, 3, 300)
+    a = b + rng.normal(0.2, 1.0, 300)
+    one = seeded_interval(a[None], b[None])
+    ref = paired_interval(a, b)
+    assert (one["diff"], one["low"], one["high"]) == (ref["diff"], ref["low"], ref["high"])
+
+
+def test_seeded_interval_covers_the_seeds():
+    """The known case: every mask gives a the same lead within a seed, and the seeds' leads
+    are 0, 0.5 and 1 dB. A bootstrap over masks alone sees no spread at all; over seeds, the
+    mean of 3 draws from {0, 0.5, 1} is 0 or 1 with probability 1/27 each (> 2.5%), so the
+    95% percentile interval is exactly [0, 1]."""
+    rng = np.random.default_rng(3)
+    b = rng.normal(20, 3, 200)
+    a = b + np.array([0.0, 0.5, 1.0])[:, None]
+    assert paired_interval(a.mean(0), b)["high"] == pytest.approx(0.5)  # masks only: the point
+    iv = seeded_interval(a, b[None])
+    assert iv["diff"] == pytest.approx(0.5) and iv["seeds"] == (3, 1)
+    assert iv["low"] == pytest.approx(0.0) and iv["high"] == pytest.approx(1.0)
+    assert verdict(iv) == "not resolved at this budget"
+
+
+def test_seeded_interval_pairs_masks_across_arms_with_different_seed_counts():
+    rng = np.random.default_rng(4)
+    base = rng.normal(20, 3, 500)  # the masks' difficulty, shared by both arms
+    a = base + 0.4 + rng.normal(0, 0.5, (3, 500)) + rng.normal(0, 0.05, (3, 1))
+    b = base + rng.normal(0, 0.5, (2, 500))
+    iv = seeded_interval(a, b)
+    assert iv["seeds"] == (3, 2) and iv["diff"] == pytest.approx(a.mean() - b.mean())
+    # masks paired: the 3 dB spread of their difficulty cancels, and 0.4 is found
+    assert iv["low"] < 0.4 < iv["high"] and iv["high"] - iv["low"] < 0.4 and verdict(iv) == "holds"
+    with pytest.raises(ValueError, match="same >= 2 masks"):
+        seeded_interval(a, b[:, :-1])

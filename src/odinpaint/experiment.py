@@ -237,14 +237,16 @@ def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict
 
 def combine_seeds(per_seed: list[dict]) -> dict:
     """One arm's evaluation over its seeds: every score averaged over seeds (per level, and per
-    test mask for the paired intervals), with each seed's hole PSNR per level kept beside."""
+    test mask), with each seed's hole PSNR per level, and per test mask for the intervals over
+    seeds and masks (odinpaint.stats.seeded_interval), kept beside."""
     if len(per_seed) == 1:
         return per_seed[0]
-    out = {**per_seed[0], "levels": {}, "psnr_hole_per_mask": {}, "seeds": len(per_seed)}
+    out = {**per_seed[0], "levels": {}, "psnr_hole_per_mask": {}, "psnr_hole_per_seed_mask": {}, "seeds": len(per_seed)}
     for key, first in per_seed[0]["levels"].items():
         out["levels"][key] = {m: float(np.mean([r["levels"][key][m] for r in per_seed])) for m in first}
         out["levels"][key]["psnr_hole_per_seed"] = [r["levels"][key]["psnr_hole"] for r in per_seed]
-        out["psnr_hole_per_mask"][key] = np.mean([r["psnr_hole_per_mask"][key] for r in per_seed], axis=0).round(4).tolist()
+        out["psnr_hole_per_seed_mask"][key] = [r["psnr_hole_per_mask"][key] for r in per_seed]
+        out["psnr_hole_per_mask"][key] = np.mean(out["psnr_hole_per_seed_mask"][key], axis=0).round(4).tolist()
     return out
 
 

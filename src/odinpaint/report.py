@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from odinpaint import __version__, metrics  # noqa: E402
 from odinpaint.data.dataset import DataSet, to_tensor, to_uint8  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
-from odinpaint.stats import format_interval, paired_interval, verdict  # noqa: E402
+from odinpaint.stats import format_interval, seeded_interval, verdict  # noqa: E402
 from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
@@ -48,6 +48,27 @@ def hole(results, arm, level="mixed"):
 
 def metric(results, arm, name, level="mixed"):
     return results[arm]["levels"][level][name]
+
+
+def per_seed_mask(results, arm, level):
+    """An arm's hole PSNR per (training seed, test mask) at ``level``: one row per seed."""
+    r = results[arm]
+    return r.get("psnr_hole_per_seed_mask", {}).get(level) or [r["psnr_hole_per_mask"][level]]
+
+
+def compare(results, a, b, level) -> dict:
+    """Hole PSNR of ``a`` minus ``b`` at ``level``, with its 95% interval over the test masks
+    and, where an arm has several, its training seeds (odinpaint.stats.seeded_interval)."""
+    return seeded_interval(per_seed_mask(results, a, level), per_seed_mask(results, b, level))
+
+
+def interval_scope(results) -> str:
+    """What the report's intervals cover, for the captions."""
+    if any(r.get("seeds") for r in results.values()):
+        return ("bootstrap over the training seeds and the test masks together (crossed, percentile; masks paired "
+                "between arms; odinpaint.stats.seeded_interval)")
+    return ("paired bootstrap over the test masks (one training seed per arm: they do not cover seed-to-seed "
+            "variation)")
 
 
 def training_summary(run_dir: Path) -> dict:
@@ -87,9 +108,8 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
                          for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
 
     def intervals(a, b):
-        """Paired 95% intervals of a - b in hole PSNR, per level key (odinpaint.stats)."""
-        return {k: paired_interval(results[a]["psnr_hole_per_mask"][k], results[b]["psnr_hole_per_mask"][k])
-                for k in LEVEL_KEYS}
+        """95% intervals of a - b in hole PSNR, per level key."""
+        return {k: compare(results, a, b, k) for k in LEVEL_KEYS}
 
     def interval_text(ivs):
         return ", ".join(f"{n} {format_interval(ivs[k], '')}" for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
@@ -100,8 +120,7 @@ def check_claims(results: dict, runs_stats: dict) -> list[dict]:
         wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES) if verdict(ivs[k]) == "holds"]
         add(c, verdict(ivs["mixed"]),
             f"Mixed-size test holes: on-demand {hole(results, 'ce-on-demand'):.2f} dB vs fixed:5 "
-            f"{hole(results, 'ce-fixed5'):.2f} dB, difference {format_interval(ivs['mixed'])} (95% interval over "
-            f"the test masks). On-demand is ahead beyond the interval at {len(wins)} of 5 levels "
+            f"{hole(results, 'ce-fixed5'):.2f} dB, difference {format_interval(ivs['mixed'])} (95% interval). On-demand is ahead beyond the interval at {len(wins)} of 5 levels "
             f"({', '.join(wins) or 'none'}). Per level: {interval_text(ivs)}.")
     else:
         add(c, "not tested", "needs arms ce-on-demand and ce-fixed5")
@@ -179,7 +198,7 @@ def learned_vs_classical(results: dict, families: dict) -> dict | None:
     bl, bc = best_per_level(learned, "psnr_hole"), best_per_level(classical, "psnr_hole")
     out = {}
     for k in LEVEL_KEYS:
-        iv = paired_interval(results[bl[k]]["psnr_hole_per_mask"][k], results[bc[k]]["psnr_hole_per_mask"][k])
+        iv = compare(results, bl[k], bc[k], k)
         out[k] = {"learned": bl[k], "learned_psnr": hole(results, bl[k], k), "classical": bc[k],
                   "classical_psnr": hole(results, bc[k], k), "delta": iv["diff"], "low": iv["low"], "high": iv["high"],
                   "verdict": verdict(iv)}
@@ -197,7 +216,7 @@ def specialists(results: dict) -> list[dict]:
         row = {"level": level, "specialist": spec, "specialist_psnr": hole(results, spec, level)}
         for arm in ("ce-on-demand", "ce-uniform"):
             if arm in results:
-                iv = paired_interval(results[arm]["psnr_hole_per_mask"][level], results[spec]["psnr_hole_per_mask"][level])
+                iv = compare(results, arm, spec, level)
                 row[arm] = {"psnr": hole(results, arm, level), **iv, "verdict": verdict(iv)}
         rows.append(row)
     return rows
@@ -380,8 +399,7 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
               [[n, labels[v["learned"]], f"{v['learned_psnr']:.2f}", labels[v["classical"]], f"{v['classical_psnr']:.2f}",
                 f"{v['delta']:+.2f} [{v['low']:+.2f}, {v['high']:+.2f}]", v["verdict"]]
                for n, v in zip(LEVEL_NAMES, vs.values())],
-              caption="Best learned arm against best classical baseline, hole PSNR. Intervals: paired bootstrap "
-                      "over the test masks (one training seed per arm: they do not cover seed-to-seed variation)")
+              caption=f"Best learned arm against best classical baseline, hole PSNR. Intervals: {interval_scope(results)}")
     fig_hole_psnr(results, labels, out / "hole_psnr.png")
     figure("hole_psnr.png", "Hole PSNR per level for every arm, on the same test images and masks.")
 
@@ -395,8 +413,8 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
     spec = specialists(results)
     if spec:
         section("One model or one per level", "Each level's specialist is a CE trained on that level's holes only "
-                "(fixed:L), scored at its own level; the generalists are scored on the same masks. Intervals: paired "
-                "bootstrap over the test masks.")
+                "(fixed:L), scored at its own level; the generalists are scored on the same masks. Intervals: "
+                f"{interval_scope(results)}.")
         gens = [a for a in ("ce-on-demand", "ce-uniform") if a in spec[0]]
         table(["level", "specialist dB"] + [f"{labels[a]} dB" for a in gens] + [f"{labels[a]} minus specialist" for a in gens],
               [[f"L{r['level']}", f"{r['specialist_psnr']:.2f}"] + [f"{r[a]['psnr']:.2f}" for a in gens]
@@ -407,8 +425,9 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
     seeded = {a: r for a, r in results.items() if r.get("seeds")}
     if seeded:
         section("Seeds", "Each learned arm trained with several seeds (initialisation and data order; the test masks "
-                "stay fixed). Tables and intervals above use each mask's score averaged over seeds, so the intervals "
-                "cover the test masks, not the seeds: the spread across seeds is here.")
+                "stay fixed). The tables above give each arm's mean over seeds. The intervals resample seeds and test "
+                "masks together: a crossed bootstrap counts the seed-by-mask interaction twice (wider), and with "
+                "n seeds it sees (n-1)/n of their variance (narrower: 2/3 with 3 seeds). Each seed's own score:")
         table(["arm", "seeds"] + [f"{n} mean (min-max)" for n in LEVEL_NAMES],
               [[labels[a], str(r["seeds"])] + [f"{r['levels'][k]['psnr_hole']:.2f} ({min(r['levels'][k]['psnr_hole_per_seed']):.2f}-"
                                                f"{max(r['levels'][k]['psnr_hole_per_seed']):.2f})" for k in LEVEL_KEYS]
