@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from odinpaint import tables
+
 GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "ce_64_fraction": 0.70, "ce_128_fraction": 0.80, "gan_64_fraction": 0.60, "gan_128_fraction": 0.70,
     "loader_ratio": 10.0,
@@ -493,37 +495,36 @@ def goals(result: dict) -> list[dict]:
 
 
 def markdown_table(result: dict) -> str:
+    """The bench as Markdown: the matmul peak, one table per part, and the goals."""
     lo, hi = result["peak_range"]
-    lines = [f"fp32 matmul peak: **{result['peak_gflops']:.1f} GFLOP/s** median, {lo:.0f}-{hi:.0f} over "
-             f"{len(result['peaks'])} measurements ({result['machine']['cpu']}, "
-             f"{result['machine']['torch_threads']} threads, torch {result['machine']['torch']})", "",
-             "| training | variant | width x batch | img/s (range) | GFLOP/img | GFLOP/s | of peak (range) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result["train"]:
-        (ilo, ihi), (slo, shi) = r["images_per_s_range"], r["fraction_of_peak_range"]
-        lines.append(f"| {r['model']} {r['size']} px | {r['variant']} | {r['width']} x {r['batch']} | "
-                     f"{r['images_per_s']:.1f} ({ilo:.1f}-{ihi:.1f}) | {r['gflop_per_image']:.3f} | {r['gflops']:.1f} | "
-                     f"{r['fraction_of_peak']:.0%} ({slo:.0%}-{shi:.0%}) |")
+    train = [[f"{r['model']} {r['size']} px", r["variant"], f"{r['width']} x {r['batch']}",
+              f"{r['images_per_s']:.1f} ({r['images_per_s_range'][0]:.1f}-{r['images_per_s_range'][1]:.1f})",
+              f"{r['gflop_per_image']:.3f}", f"{r['gflops']:.1f}",
+              f"{r['fraction_of_peak']:.0%} ({r['fraction_of_peak_range'][0]:.0%}-{r['fraction_of_peak_range'][1]:.0%})"]
+             for r in result["train"]]
     tf = result["training_fill"]
-    lines += ["", f"| biharmonic start, {tf['batch']}-image training batch | fill ms | improved CE step ms |",
-              "|---|---|---|"]
-    lines += [f"| {k} | {tf['fill_ms'][k]:.1f} | {tf['step_ms'][k]:.0f} |" for k in ("cached", "scikit-image")]
-    lines.append(f"| speed-up | {tf['fill_speedup']:.1f}x | {tf['step_speedup']:.2f}x |")
+    fill = [[k, f"{tf['fill_ms'][k]:.1f}", f"{tf['step_ms'][k]:.0f}"] for k in ("cached", "scikit-image")]
+    fill.append(["speed-up", f"{tf['fill_speedup']:.1f}x", f"{tf['step_speedup']:.2f}x"])
     ld = result["loader"][0]
-    lines += ["", f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
-              f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",
-              "| inference (generator, 64 px) | batch 1 ms | batch 32 img/s | setup s |", "|---|---|---|---|"]
-    for r in result["inference"]:
-        setup = f"{r['setup_s']:.1f}" if r["setup_s"] is not None else ""
-        lines.append(f"| {r['backend']} | {r['batch1_ms']:.2f} | {r['batch32_images_per_s']:.0f} | {setup} |")
+    inference = [[r["backend"], f"{r['batch1_ms']:.2f}", f"{r['batch32_images_per_s']:.0f}",
+                  f"{r['setup_s']:.1f}" if r["setup_s"] is not None else ""] for r in result["inference"]]
     w = result["fill"]["window"]
-    lines += ["", f"| fill ({result['fill']['model']}; decode and encode excluded) | image | ms |", "|---|---|---|"]
-    lines += [f"| {r['case']} | {r['image']} | {r['seconds'] * 1000:.0f} |" for r in result["fill"]["rows"]]
-    lines += [f"| one window, {w['views']} view(s), batch 1 | {w['size']}x{w['size']} | {w['ms']:.1f} |",
-              "", "| goal | measured | target | met |", "|---|---|---|---|"]
-    for g in result["goals"]:
-        lines.append(f"| {g['goal']} | {g['measured']:.2f} | {g['target']} | {'yes' if g['met'] else 'no'} |")
-    return "\n".join(lines)
+    fills = [[r["case"], r["image"], f"{r['seconds'] * 1000:.0f}"] for r in result["fill"]["rows"]]
+    fills.append([f"one window, {w['views']} view(s), batch 1", f"{w['size']}x{w['size']}", f"{w['ms']:.1f}"])
+    goal_rows = [[g["goal"], f"{g['measured']:.2f}", g["target"], "yes" if g["met"] else "no"] for g in result["goals"]]
+    return "\n".join([
+        f"fp32 matmul peak: **{result['peak_gflops']:.1f} GFLOP/s** median, {lo:.0f}-{hi:.0f} over "
+        f"{len(result['peaks'])} measurements ({result['machine']['cpu']}, "
+        f"{result['machine']['torch_threads']} threads, torch {result['machine']['torch']})", "",
+        tables.markdown_table(["training", "variant", "width x batch", "img/s (range)", "GFLOP/img", "GFLOP/s",
+                               "of peak (range)"], train), "",
+        tables.markdown_table([f"biharmonic start, {tf['batch']}-image training batch", "fill ms",
+                               "improved CE step ms"], fill), "",
+        f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
+        f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",
+        tables.markdown_table(["inference (generator, 64 px)", "batch 1 ms", "batch 32 img/s", "setup s"], inference), "",
+        tables.markdown_table([f"fill ({result['fill']['model']}; decode and encode excluded)", "image", "ms"], fills), "",
+        tables.markdown_table(["goal", "measured", "target", "met"], goal_rows)])
 
 
 def write_json(result: dict, path) -> Path:
