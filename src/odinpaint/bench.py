@@ -395,6 +395,67 @@ def bench_fill(net, repeats: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- the whole run
+def train_specs(compile: bool) -> list[dict]:
+    """The training rows: each model at 64 and 128 px with the step's defaults, and for the
+    context encoder the variants the defaults were chosen from."""
+    specs = []
+    for model, size in (("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)):
+        base = train_config(model, size)
+        variants = [("default", base, False)]
+        if model == "ce":
+            variants += [("contiguous", replace(base, channels_last=False), False),
+                         ("fused adam", replace(base, fused_adam=True), False)]
+            if compile:
+                variants.append(("torch.compile", base, True))
+        flops = train_flops_per_image(base, size)
+        specs += [{"model": model, "size": size, "variant": name, "cfg": tc, "compile": comp, "flops": flops}
+                  for name, tc, comp in variants]
+    return specs
+
+
+def train_rows(specs: list[dict], samples: list[dict]) -> list[dict]:
+    """One row per spec: the median and the range over the rounds of its images/s, GFLOP/s
+    and share of the peak (``fraction_of_peak``)."""
+    rows = []
+    for s, m in zip(specs, samples):
+        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].width,
+               "batch": s["cfg"].batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"],
+               "rounds": len(m["share"])}
+        for key, name in (("images_per_s", "images_per_s"), ("gflops", "gflops"), ("share", "fraction_of_peak")):
+            row[name] = float(np.median(m[key]))
+            row[name + "_range"] = [float(min(m[key])), float(max(m[key]))]
+        rows.append(row)
+    return rows
+
+
+def bench_training(cfg: BenchConfig, log=print) -> dict:
+    """The ``train`` rows and the matmul peaks measured between them (``peak_gflops``: their median)."""
+    specs = train_specs(cfg.compile)
+    log(f"training: {len(specs)} rows in {cfg.repeats} rounds, the matmul peak measured between rows")
+    samples, peaks = bench_train_rounds(specs, cfg.repeats, log)
+    log(f"fp32 matmul peak: median {np.median(peaks):.1f} GFLOP/s, {min(peaks):.0f}-{max(peaks):.0f} "
+        f"over {len(peaks)} measurements")
+    rows = train_rows(specs, samples)
+    for s, row in zip(specs, rows):
+        lo, hi = row["fraction_of_peak_range"]
+        log(f"train {s['model']} {s['size']}px {s['variant']:14s} {row['images_per_s']:8.1f} img/s  "
+            f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak, {lo:.0%}-{hi:.0%})"
+            + (f", compile {row['compile_s']:.1f} s" if s["compile"] else ""))
+    return {"peak_gflops": float(np.median(peaks)), "peak_range": [float(min(peaks)), float(max(peaks))],
+            "peaks": [float(p) for p in peaks], "train": rows}
+
+
+def bench_loader_against_trainer(cfg: BenchConfig, train: list[dict], log=print) -> dict:
+    """The loader's images/s, and its ratio to the fastest trainer (the context encoder at 64 px)."""
+    trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
+    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
+    loader["trainer_images_per_s"] = trainer_rate
+    loader["ratio"] = loader["images_per_s"] / trainer_rate
+    log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
+        f"{loader['ratio']:.1f}x the fastest trainer ({trainer_rate:.0f} img/s)")
+    return loader
+
+
 def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     cfg = (cfg or BenchConfig()).resolved()
     from odinpaint.training.config import resolve  # noqa: F401  (import cost out of the timings)
@@ -402,53 +463,13 @@ def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     result = {"machine": machine_info(), "config": asdict(cfg)}
     log(f"bench on {result['machine']['cpu']} ({result['machine']['cores']} cores, "
         f"{result['machine']['torch_threads']} torch threads), torch {torch.__version__}")
-    cases = [("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)]
-    specs = []
-    for model, size in cases:
-        base = train_config(model, size)
-        variants = [("default", base, False)]
-        if model == "ce":  # the defaults were chosen from these
-            variants += [("contiguous", replace(base, channels_last=False), False),
-                         ("fused adam", replace(base, fused_adam=True), False)]
-            if cfg.compile:
-                variants.append(("torch.compile", base, True))
-        flops = train_flops_per_image(base, size)
-        specs += [{"model": model, "size": size, "variant": name, "cfg": tc, "compile": comp, "flops": flops}
-                  for name, tc, comp in variants]
-    log(f"training: {len(specs)} rows in {cfg.repeats} rounds, the matmul peak measured between rows")
-    samples, peaks = bench_train_rounds(specs, cfg.repeats, log)
-    result["peak_gflops"] = float(np.median(peaks))
-    result["peak_range"] = [float(min(peaks)), float(max(peaks))]
-    result["peaks"] = [float(p) for p in peaks]
-    log(f"fp32 matmul peak: median {result['peak_gflops']:.1f} GFLOP/s, {min(peaks):.0f}-{max(peaks):.0f} "
-        f"over {len(peaks)} measurements")
-    train = []
-    for s, m in zip(specs, samples):
-        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].width,
-               "batch": s["cfg"].batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"], "rounds": len(m["share"])}
-        for key, name in (("images_per_s", "images_per_s"), ("gflops", "gflops"), ("share", "fraction_of_peak")):
-            row[name] = float(np.median(m[key]))
-            row[name + "_range"] = [float(min(m[key])), float(max(m[key]))]
-        train.append(row)
-        lo, hi = row["fraction_of_peak_range"]
-        log(f"train {s['model']} {s['size']}px {s['variant']:14s} {row['images_per_s']:8.1f} img/s  "
-            f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak, {lo:.0%}-{hi:.0%})"
-            + (f", compile {m['compile_s']:.1f} s" if s["compile"] else ""))
-    result["train"] = train
-
+    result.update(bench_training(cfg, log))
     tf = result["training_fill"] = bench_training_fill(cfg.repeats)
     log(f"biharmonic fill of a {tf['batch']}-image batch: cached {tf['fill_ms']['cached']:.1f} ms, scikit-image "
         f"{tf['fill_ms']['scikit-image']:.1f} ms ({tf['fill_speedup']:.1f}x); improved CE step "
         f"{tf['step_ms']['cached']:.0f} ms against {tf['step_ms']['scikit-image']:.0f} ms ({tf['step_speedup']:.2f}x); "
         f"building the operators of a first batch {tf['first_batch_s']:.1f} s")
-
-    trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
-    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
-    loader["trainer_images_per_s"] = trainer_rate
-    loader["ratio"] = loader["images_per_s"] / trainer_rate
-    result["loader"] = [loader]
-    log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
-        f"{loader['ratio']:.1f}x the fastest trainer ({trainer_rate:.0f} img/s)")
+    result["loader"] = [bench_loader_against_trainer(cfg, result["train"], log)]
 
     net, which = default_generator()
     result["inference"] = bench_inference(net, cfg.repeats, cfg.compile)
