@@ -99,12 +99,18 @@ def on_demand_beats_fixed(results, runs_stats, a, b):
         f"{len(wins)} of 5 levels ({', '.join(wins) or 'none'}). Per level: {interval_text(ivs)}.")
 
 
-def on_demand_beats_uniform(results, runs_stats, a, b):
-    """On-demand ``a`` against uniform ``b``, mixed and per level."""
+def mixed_difference(results, a, b, head: str, middle: str = "") -> tuple[str, str]:
+    """``a`` minus ``b`` in hole PSNR: the verdict of its interval on mixed-size holes, and the
+    evidence: ``head``, that interval, ``middle``, then the interval at every level."""
     ivs = intervals(results, a, b)
-    return verdict(ivs["mixed"]), (
-        f"Mixed: on-demand {hole(results, a):.2f} dB vs uniform {hole(results, b):.2f} dB, difference "
-        f"{format_interval(ivs['mixed'])}; per level: {interval_text(ivs)}.")
+    return verdict(ivs["mixed"]), (f"{head}, difference {format_interval(ivs['mixed'])}; {middle}"
+                                   f"per level: {interval_text(ivs)}.")
+
+
+def on_demand_beats_uniform(results, runs_stats, a, b):
+    """On-demand ``a`` against uniform ``b``."""
+    return mixed_difference(results, a, b, f"Mixed: on-demand {hole(results, a):.2f} dB vs uniform "
+                                           f"{hole(results, b):.2f} dB")
 
 
 def gan_tradeoff(results, runs_stats, g, e):
@@ -128,13 +134,12 @@ def gan_tradeoff(results, runs_stats, g, e):
 
 
 def removing_skips_hurts(results, runs_stats, without, with_):
-    """The arm ``with_`` a part against the one ``without`` it: positive when the part helps."""
-    ivs = intervals(results, with_, without)
-    return verdict(ivs["mixed"]), (
-        f"Mixed hole PSNR with skips {hole(results, with_):.2f} dB vs without {hole(results, without):.2f}, "
-        f"difference {format_interval(ivs['mixed'])}; raw known-pixel PSNR "
-        f"{metric(results, with_, 'psnr_known'):.2f} vs {metric(results, without, 'psnr_known'):.2f} dB; "
-        f"per level: {interval_text(ivs)}.")
+    """The arm ``with_`` skips against the one ``without``: positive when the skips help."""
+    return mixed_difference(
+        results, with_, without,
+        f"Mixed hole PSNR with skips {hole(results, with_):.2f} dB vs without {hole(results, without):.2f}",
+        f"raw known-pixel PSNR {metric(results, with_, 'psnr_known'):.2f} vs "
+        f"{metric(results, without, 'psnr_known'):.2f} dB; ")
 
 
 def hole_l1_helps_early(results, runs_stats, a, b):
