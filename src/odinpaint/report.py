@@ -47,6 +47,8 @@ TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                   "{:.2f}"),
                  ("psnr_known", "Raw output over the known pixels (dB): how sharply a model reproduces the context "
                                 "(classical methods return it untouched)", "{:.2f}"))
+# block tags take no line of their own (trim_blocks, lstrip_blocks), so the templates can be
+# laid out readably and still give report.md its exact blank lines
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("odinpaint", "templates"),
                                autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
@@ -59,7 +61,7 @@ class Table:
     rows: list
     bold: set = field(default_factory=set)  # (row, column) cells to emphasise
     caption: str = ""
-    kind = "table"
+    kind = "table"  # what the templates branch on (a class attribute, not a field)
 
     def markdown(self) -> str:
         return markdown_table(self.headers, self.rows, self.bold)
@@ -69,13 +71,13 @@ class Table:
 class Figure:
     name: str     # the PNG file, in the report directory
     caption: str
-    kind = "figure"
+    kind = "figure"  # what the templates branch on (a class attribute, not a field)
 
 
 @dataclass
 class Claims:
     claims: list  # analysis.check_claims' records
-    kind = "claims"
+    kind = "claims"  # what the templates branch on (a class attribute, not a field)
 
 
 @dataclass
@@ -337,11 +339,13 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
     spec = specialists(study, results)
     seeded = {a: r for a, r in results.items() if r.get("seeds")}
     env = environment(cfg)
-    sections = [results_section(results, labels, vs, out), Section("The report's claims, checked", blocks=[Claims(claims)]),
-                spec and specialists_section(spec, study.generalists, results, labels, out),
-                seeded and seeds_section(seeded, labels), curves_section(arms, stats, out),
-                samples_section(cfg, arms, runs, out), arms_section(arms, runs, training, results, env)]
-    sections = [s for s in sections if s]
+    sections = [results_section(results, labels, vs, out), Section("The report's claims, checked", blocks=[Claims(claims)])]
+    if spec:
+        sections.append(specialists_section(spec, study.generalists, results, labels, out))
+    if seeded:
+        sections.append(seeds_section(seeded, labels))
+    sections += [curves_section(arms, stats, out), samples_section(cfg, arms, runs, out),
+                 arms_section(arms, runs, training, results, env)]
     figures = [b.name for s in sections for b in s.blocks if b.kind == "figure"]
     page = {"title": "On-demand inpainting: the study", "intro": intro_text(cfg, results, budgets, wall_seconds),
             "sections": sections}
