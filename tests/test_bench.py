@@ -1,14 +1,20 @@
-"""``odinpaint bench --quick`` runs and writes every field; its timings are reported, never asserted."""
+"""How ``odinpaint bench`` turns its timings into figures (rounds, shares of the peak, medians,
+goals), on stand-in timings in seconds; the whole ``bench --quick`` run is behind ``slow``.
+Timings are reported, never asserted."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
+from odinpaint import bench
 from odinpaint.bench import GOALS, bench_loader, train_config, train_flops_per_image
 from odinpaint.cli import main
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_every_field(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--repeats", "2", "--json", str(out)]) == 0
@@ -63,3 +69,112 @@ def test_loader_reads_a_prepared_split(tiny_dataset):
     r = bench_loader(str(tiny_dataset), 64, batch=8, repeats=1)
     assert r["source"] == str(tiny_dataset) and r["size"] == 32 and r["images_per_s"] > 0
     assert np.isfinite(r["images_per_s"])
+
+
+def test_each_rounds_share_is_over_the_two_peaks_beside_its_row(monkeypatch):
+    """Two rows, three rounds: the peak is measured once before the rounds and after every row;
+    a row's share in a round is its GFLOP/s over the mean of the peaks just before and after it."""
+    peaks = iter([100.0, 50.0, 150.0, 100.0, 300.0, 200.0, 100.0])
+    monkeypatch.setattr(bench, "matmul_peak", lambda repeats: next(peaks))
+    monkeypatch.setattr(bench, "_train_runner", lambda cfg, size, compile: (lambda: None, 1.5 if compile else None))
+    monkeypatch.setattr(bench, "ROUND_SECONDS", 0.0)  # one step per row and round
+    specs = [{"cfg": SimpleNamespace(batch=4), "size": 32, "compile": False, "flops": 2e9},
+             {"cfg": SimpleNamespace(batch=8), "size": 32, "compile": True, "flops": 1e9}]
+    samples, measured = bench.bench_train_rounds(specs, rounds=3, log=lambda _: None)
+    assert measured == [100.0, 50.0, 150.0, 100.0, 300.0, 200.0, 100.0]
+    assert [len(m["share"]) for m in samples] == [3, 3]
+    assert [m["compile_s"] for m in samples] == [None, 1.5]
+    for row, (spec, m) in enumerate(zip(specs, samples)):
+        for r in range(3):
+            after = 1 + 2 * r + row  # index of the peak measured right after this row in round r
+            assert m["gflops"][r] == pytest.approx(spec["flops"] * m["images_per_s"][r] / 1e9)
+            assert m["share"][r] == pytest.approx(m["gflops"][r] / ((measured[after - 1] + measured[after]) / 2))
+
+
+def test_rows_are_medians_with_ranges_over_rounds():
+    spec = {"model": "ce", "size": 64, "variant": "default", "cfg": SimpleNamespace(width=16, batch=32), "flops": 3e9}
+    samples = [{"images_per_s": [10.0, 30.0, 20.0, 50.0], "gflops": [1.0, 4.0, 2.0, 3.0],
+                "share": [0.5, 0.2, 0.4, 0.3], "compile_s": None}]
+    (row,) = bench.train_rows([spec], samples)
+    assert row["rounds"] == 4 and row["gflop_per_image"] == 3.0 and (row["width"], row["batch"]) == (16, 32)
+    assert row["images_per_s"] == 25.0 and row["images_per_s_range"] == [10.0, 50.0]
+    assert row["gflops"] == 2.5 and row["gflops_range"] == [1.0, 4.0]
+    assert row["fraction_of_peak"] == pytest.approx(0.35) and row["fraction_of_peak_range"] == [0.2, 0.5]
+
+
+def test_alternating_medians_drop_the_warm_up_and_interleave_the_functions(monkeypatch):
+    calls, clock = [], iter(range(100))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))  # each timed call takes 1 tick
+    medians = bench._alternating_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                         repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4 and medians == {"a": 1.0, "b": 1.0}
+
+
+def _bench_result(**changes):
+    """A bench result with every figure a goal reads, each on the met side of its target."""
+    fill = {"1024x768, 3 holes": 0.2, "1 MP, 200x200 hole": 0.5, "12 MP, 120x120 hole": 0.3,
+            "1 MP, 120x120 hole": 0.25, "12 MP, 400x300 hole": 1.0, "12 MP, 1500x1000 hole": 4.0}
+    result = {"train": [{"model": m, "size": s, "variant": "default", "fraction_of_peak": 0.9}
+                        for m in ("ce", "gan") for s in (64, 128)],
+              "training_fill": {"fill_speedup": 20.0, "step_speedup": 2.0},
+              "loader": [{"ratio": 12.0}], "inference": [{"batch1_ms": 9.0}, {"batch1_ms": 4.0}],
+              "fill": {"rows": [{"case": c, "seconds": v} for c, v in fill.items()], "window": {"ms": 6.0}}}
+    result.update(changes)
+    return result
+
+
+def test_goals_compare_each_figure_in_its_direction():
+    rows = bench.goals(_bench_result())
+    assert len(rows) == len(GOALS) and all(g["met"] for g in rows)
+    by_goal = {g["goal"]: g for g in rows}
+    assert by_goal["batch-1 generator at 64 px, ms (best backend)"]["measured"] == 4.0  # the best backend
+    assert by_goal["fill 12 MP / 1 MP, same 120x120 hole"]["measured"] == pytest.approx(0.3 / 0.25)
+    slow_fill = _bench_result(fill={"rows": [{"case": c, "seconds": 10.0} for c in (
+        "1024x768, 3 holes", "1 MP, 200x200 hole", "12 MP, 120x120 hole", "1 MP, 120x120 hole",
+        "12 MP, 400x300 hole", "12 MP, 1500x1000 hole")], "window": {"ms": 6.0}})
+    missed = {g["goal"] for g in bench.goals(slow_fill) if not g["met"]}
+    # lower is better for times: 10 s misses every absolute fill goal; the 12 MP / 1 MP ratio is 1.0 and meets its 1.5
+    assert missed == {"fill 1024x768 with 3 holes, s", "fill 1 MP, 200x200 hole, s", "fill 12 MP, 400x300 hole, s",
+                      "fill 12 MP, 1500x1000 hole, s"}
+    low_share = _bench_result(train=[{"model": "ce", "size": 64, "variant": "default", "fraction_of_peak": 0.5}])
+    share_goals = [g for g in bench.goals(low_share) if "share of the peak" in g["goal"]]
+    # higher is better for shares; a size without its default row has no goal row
+    assert [(g["goal"], g["met"]) for g in share_goals] == [
+        ("context encoder training at 64 px (default), median share of the peak", False)]
+
+
+def test_run_bench_puts_every_part_in_its_place(monkeypatch):
+    """The whole run with every measurement stood in for: which rows are benchmarked, the peak's
+    median and range, the loader against the fastest trainer, and the Markdown of it all."""
+    def rounds(specs, n, log):
+        return [{"images_per_s": [100.0 * (i + 1)] * n, "gflops": [1.0] * n, "share": [0.8] * n, "compile_s": None}
+                for i in range(len(specs))], [90.0, 110.0, 100.0]
+
+    window = {"size": 64, "views": 8, "ms": 6.0}
+    fills = [{"case": c, "image": "1x1", "holes": [], "seconds": 0.1} for c in (
+        "1024x768, 3 holes", "1 MP, 200x200 hole", "12 MP, 120x120 hole", "1 MP, 120x120 hole", "12 MP, 400x300 hole",
+        "12 MP, 1500x1000 hole")]
+    monkeypatch.setattr(bench, "train_flops_per_image", lambda cfg, size: 2e9)
+    monkeypatch.setattr(bench, "bench_train_rounds", rounds)
+    monkeypatch.setattr(bench, "bench_training_fill", lambda repeats: {
+        "batch": 64, "first_batch_s": 1.0, "fill_ms": {"cached": 2.0, "scikit-image": 40.0},
+        "step_ms": {"cached": 50.0, "scikit-image": 100.0}, "fill_speedup": 20.0, "step_speedup": 2.0})
+    monkeypatch.setattr(bench, "bench_loader", lambda data, size, batch, repeats: {
+        "source": "synthetic", "size": size, "batch": batch, "images_per_s": 5000.0})
+    monkeypatch.setattr(bench, "default_generator", lambda: (None, "stand-in"))
+    monkeypatch.setattr(bench, "bench_inference", lambda net, repeats, compile: [
+        {"backend": "eager", "size": 64, "setup_s": None, "batch1_ms": 3.0, "batch32_images_per_s": 900.0}])
+    monkeypatch.setattr(bench, "bench_fill", lambda net, repeats: {"rows": fills, "window": window})
+    r = bench.run_bench(bench.BenchConfig(quick=True, repeats=3), log=lambda _: None)
+    assert [(t["model"], t["size"], t["variant"]) for t in r["train"]] == [
+        ("ce", 64, "default"), ("ce", 64, "contiguous"), ("ce", 64, "fused adam"), ("gan", 64, "default"),
+        ("ce", 128, "default"), ("ce", 128, "contiguous"), ("ce", 128, "fused adam"), ("gan", 128, "default")]
+    assert all(t["rounds"] == 3 and t["gflop_per_image"] == 2.0 for t in r["train"])
+    assert r["peak_gflops"] == 100.0 and r["peak_range"] == [90.0, 110.0] and r["peaks"] == [90.0, 110.0, 100.0]
+    loader = r["loader"][0]
+    assert loader["trainer_images_per_s"] == 100.0 and loader["ratio"] == 50.0  # against ce 64 px default
+    assert loader["batch"] == train_config("ce", 64).batch
+    assert r["fill"]["model"] == "stand-in" and len(r["goals"]) == len(GOALS)
+    text = bench.markdown_table(r)
+    assert "fp32 matmul peak: **100.0 GFLOP/s** median, 90-110 over 3 measurements" in text
+    assert "| ce 64 px | fused adam |" in text and "| speed-up | 20.0x | 2.00x |" in text

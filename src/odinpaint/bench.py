@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from odinpaint import tables
+
 GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "ce_64_fraction": 0.70, "ce_128_fraction": 0.80, "gan_64_fraction": 0.60, "gan_128_fraction": 0.70,
     "loader_ratio": 10.0,
@@ -393,6 +395,67 @@ def bench_fill(net, repeats: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- the whole run
+def train_specs(compile: bool) -> list[dict]:
+    """The training rows: each model at 64 and 128 px with the step's defaults, and for the
+    context encoder the variants the defaults were chosen from."""
+    specs = []
+    for model, size in (("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)):
+        base = train_config(model, size)
+        variants = [("default", base, False)]
+        if model == "ce":
+            variants += [("contiguous", replace(base, channels_last=False), False),
+                         ("fused adam", replace(base, fused_adam=True), False)]
+            if compile:
+                variants.append(("torch.compile", base, True))
+        flops = train_flops_per_image(base, size)
+        specs += [{"model": model, "size": size, "variant": name, "cfg": tc, "compile": comp, "flops": flops}
+                  for name, tc, comp in variants]
+    return specs
+
+
+def train_rows(specs: list[dict], samples: list[dict]) -> list[dict]:
+    """One row per spec: the median and the range over the rounds of its images/s, GFLOP/s
+    and share of the peak (``fraction_of_peak``)."""
+    rows = []
+    for s, m in zip(specs, samples):
+        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].width,
+               "batch": s["cfg"].batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"],
+               "rounds": len(m["share"])}
+        for key, name in (("images_per_s", "images_per_s"), ("gflops", "gflops"), ("share", "fraction_of_peak")):
+            row[name] = float(np.median(m[key]))
+            row[name + "_range"] = [float(min(m[key])), float(max(m[key]))]
+        rows.append(row)
+    return rows
+
+
+def bench_training(cfg: BenchConfig, log=print) -> dict:
+    """The ``train`` rows and the matmul peaks measured between them (``peak_gflops``: their median)."""
+    specs = train_specs(cfg.compile)
+    log(f"training: {len(specs)} rows in {cfg.repeats} rounds, the matmul peak measured between rows")
+    samples, peaks = bench_train_rounds(specs, cfg.repeats, log)
+    log(f"fp32 matmul peak: median {np.median(peaks):.1f} GFLOP/s, {min(peaks):.0f}-{max(peaks):.0f} "
+        f"over {len(peaks)} measurements")
+    rows = train_rows(specs, samples)
+    for s, row in zip(specs, rows):
+        lo, hi = row["fraction_of_peak_range"]
+        log(f"train {s['model']} {s['size']}px {s['variant']:14s} {row['images_per_s']:8.1f} img/s  "
+            f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak, {lo:.0%}-{hi:.0%})"
+            + (f", compile {row['compile_s']:.1f} s" if s["compile"] else ""))
+    return {"peak_gflops": float(np.median(peaks)), "peak_range": [float(min(peaks)), float(max(peaks))],
+            "peaks": [float(p) for p in peaks], "train": rows}
+
+
+def bench_loader_against_trainer(cfg: BenchConfig, train: list[dict], log=print) -> dict:
+    """The loader's images/s, and its ratio to the fastest trainer (the context encoder at 64 px)."""
+    trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
+    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
+    loader["trainer_images_per_s"] = trainer_rate
+    loader["ratio"] = loader["images_per_s"] / trainer_rate
+    log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
+        f"{loader['ratio']:.1f}x the fastest trainer ({trainer_rate:.0f} img/s)")
+    return loader
+
+
 def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     cfg = (cfg or BenchConfig()).resolved()
     from odinpaint.training.config import resolve  # noqa: F401  (import cost out of the timings)
@@ -400,53 +463,13 @@ def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     result = {"machine": machine_info(), "config": asdict(cfg)}
     log(f"bench on {result['machine']['cpu']} ({result['machine']['cores']} cores, "
         f"{result['machine']['torch_threads']} torch threads), torch {torch.__version__}")
-    cases = [("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)]
-    specs = []
-    for model, size in cases:
-        base = train_config(model, size)
-        variants = [("default", base, False)]
-        if model == "ce":  # the defaults were chosen from these
-            variants += [("contiguous", replace(base, channels_last=False), False),
-                         ("fused adam", replace(base, fused_adam=True), False)]
-            if cfg.compile:
-                variants.append(("torch.compile", base, True))
-        flops = train_flops_per_image(base, size)
-        specs += [{"model": model, "size": size, "variant": name, "cfg": tc, "compile": comp, "flops": flops}
-                  for name, tc, comp in variants]
-    log(f"training: {len(specs)} rows in {cfg.repeats} rounds, the matmul peak measured between rows")
-    samples, peaks = bench_train_rounds(specs, cfg.repeats, log)
-    result["peak_gflops"] = float(np.median(peaks))
-    result["peak_range"] = [float(min(peaks)), float(max(peaks))]
-    result["peaks"] = [float(p) for p in peaks]
-    log(f"fp32 matmul peak: median {result['peak_gflops']:.1f} GFLOP/s, {min(peaks):.0f}-{max(peaks):.0f} "
-        f"over {len(peaks)} measurements")
-    train = []
-    for s, m in zip(specs, samples):
-        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].width,
-               "batch": s["cfg"].batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"], "rounds": len(m["share"])}
-        for key, name in (("images_per_s", "images_per_s"), ("gflops", "gflops"), ("share", "fraction_of_peak")):
-            row[name] = float(np.median(m[key]))
-            row[name + "_range"] = [float(min(m[key])), float(max(m[key]))]
-        train.append(row)
-        lo, hi = row["fraction_of_peak_range"]
-        log(f"train {s['model']} {s['size']}px {s['variant']:14s} {row['images_per_s']:8.1f} img/s  "
-            f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak, {lo:.0%}-{hi:.0%})"
-            + (f", compile {m['compile_s']:.1f} s" if s["compile"] else ""))
-    result["train"] = train
-
+    result.update(bench_training(cfg, log))
     tf = result["training_fill"] = bench_training_fill(cfg.repeats)
     log(f"biharmonic fill of a {tf['batch']}-image batch: cached {tf['fill_ms']['cached']:.1f} ms, scikit-image "
         f"{tf['fill_ms']['scikit-image']:.1f} ms ({tf['fill_speedup']:.1f}x); improved CE step "
         f"{tf['step_ms']['cached']:.0f} ms against {tf['step_ms']['scikit-image']:.0f} ms ({tf['step_speedup']:.2f}x); "
         f"building the operators of a first batch {tf['first_batch_s']:.1f} s")
-
-    trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
-    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
-    loader["trainer_images_per_s"] = trainer_rate
-    loader["ratio"] = loader["images_per_s"] / trainer_rate
-    result["loader"] = [loader]
-    log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
-        f"{loader['ratio']:.1f}x the fastest trainer ({trainer_rate:.0f} img/s)")
+    result["loader"] = [bench_loader_against_trainer(cfg, result["train"], log)]
 
     net, which = default_generator()
     result["inference"] = bench_inference(net, cfg.repeats, cfg.compile)
@@ -493,37 +516,36 @@ def goals(result: dict) -> list[dict]:
 
 
 def markdown_table(result: dict) -> str:
+    """The bench as Markdown: the matmul peak, one table per part, and the goals."""
     lo, hi = result["peak_range"]
-    lines = [f"fp32 matmul peak: **{result['peak_gflops']:.1f} GFLOP/s** median, {lo:.0f}-{hi:.0f} over "
-             f"{len(result['peaks'])} measurements ({result['machine']['cpu']}, "
-             f"{result['machine']['torch_threads']} threads, torch {result['machine']['torch']})", "",
-             "| training | variant | width x batch | img/s (range) | GFLOP/img | GFLOP/s | of peak (range) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in result["train"]:
-        (ilo, ihi), (slo, shi) = r["images_per_s_range"], r["fraction_of_peak_range"]
-        lines.append(f"| {r['model']} {r['size']} px | {r['variant']} | {r['width']} x {r['batch']} | "
-                     f"{r['images_per_s']:.1f} ({ilo:.1f}-{ihi:.1f}) | {r['gflop_per_image']:.3f} | {r['gflops']:.1f} | "
-                     f"{r['fraction_of_peak']:.0%} ({slo:.0%}-{shi:.0%}) |")
+    train = [[f"{r['model']} {r['size']} px", r["variant"], f"{r['width']} x {r['batch']}",
+              f"{r['images_per_s']:.1f} ({r['images_per_s_range'][0]:.1f}-{r['images_per_s_range'][1]:.1f})",
+              f"{r['gflop_per_image']:.3f}", f"{r['gflops']:.1f}",
+              f"{r['fraction_of_peak']:.0%} ({r['fraction_of_peak_range'][0]:.0%}-{r['fraction_of_peak_range'][1]:.0%})"]
+             for r in result["train"]]
     tf = result["training_fill"]
-    lines += ["", f"| biharmonic start, {tf['batch']}-image training batch | fill ms | improved CE step ms |",
-              "|---|---|---|"]
-    lines += [f"| {k} | {tf['fill_ms'][k]:.1f} | {tf['step_ms'][k]:.0f} |" for k in ("cached", "scikit-image")]
-    lines.append(f"| speed-up | {tf['fill_speedup']:.1f}x | {tf['step_speedup']:.2f}x |")
+    fill = [[k, f"{tf['fill_ms'][k]:.1f}", f"{tf['step_ms'][k]:.0f}"] for k in ("cached", "scikit-image")]
+    fill.append(["speed-up", f"{tf['fill_speedup']:.1f}x", f"{tf['step_speedup']:.2f}x"])
     ld = result["loader"][0]
-    lines += ["", f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
-              f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",
-              "| inference (generator, 64 px) | batch 1 ms | batch 32 img/s | setup s |", "|---|---|---|---|"]
-    for r in result["inference"]:
-        setup = f"{r['setup_s']:.1f}" if r["setup_s"] is not None else ""
-        lines.append(f"| {r['backend']} | {r['batch1_ms']:.2f} | {r['batch32_images_per_s']:.0f} | {setup} |")
+    inference = [[r["backend"], f"{r['batch1_ms']:.2f}", f"{r['batch32_images_per_s']:.0f}",
+                  f"{r['setup_s']:.1f}" if r["setup_s"] is not None else ""] for r in result["inference"]]
     w = result["fill"]["window"]
-    lines += ["", f"| fill ({result['fill']['model']}; decode and encode excluded) | image | ms |", "|---|---|---|"]
-    lines += [f"| {r['case']} | {r['image']} | {r['seconds'] * 1000:.0f} |" for r in result["fill"]["rows"]]
-    lines += [f"| one window, {w['views']} view(s), batch 1 | {w['size']}x{w['size']} | {w['ms']:.1f} |",
-              "", "| goal | measured | target | met |", "|---|---|---|---|"]
-    for g in result["goals"]:
-        lines.append(f"| {g['goal']} | {g['measured']:.2f} | {g['target']} | {'yes' if g['met'] else 'no'} |")
-    return "\n".join(lines)
+    fills = [[r["case"], r["image"], f"{r['seconds'] * 1000:.0f}"] for r in result["fill"]["rows"]]
+    fills.append([f"one window, {w['views']} view(s), batch 1", f"{w['size']}x{w['size']}", f"{w['ms']:.1f}"])
+    goal_rows = [[g["goal"], f"{g['measured']:.2f}", g["target"], "yes" if g["met"] else "no"] for g in result["goals"]]
+    return "\n".join([
+        f"fp32 matmul peak: **{result['peak_gflops']:.1f} GFLOP/s** median, {lo:.0f}-{hi:.0f} over "
+        f"{len(result['peaks'])} measurements ({result['machine']['cpu']}, "
+        f"{result['machine']['torch_threads']} threads, torch {result['machine']['torch']})", "",
+        tables.markdown_table(["training", "variant", "width x batch", "img/s (range)", "GFLOP/img", "GFLOP/s",
+                               "of peak (range)"], train), "",
+        tables.markdown_table([f"biharmonic start, {tf['batch']}-image training batch", "fill ms",
+                               "improved CE step ms"], fill), "",
+        f"Loader ({ld['source']}, {ld['size']} px, batch {ld['batch']}): {ld['images_per_s']:.0f} img/s, "
+        f"{ld['ratio']:.1f}x the trainer's {ld['trainer_images_per_s']:.0f} img/s.", "",
+        tables.markdown_table(["inference (generator, 64 px)", "batch 1 ms", "batch 32 img/s", "setup s"], inference), "",
+        tables.markdown_table([f"fill ({result['fill']['model']}; decode and encode excluded)", "image", "ms"], fills), "",
+        tables.markdown_table(["goal", "measured", "target", "met"], goal_rows)])
 
 
 def write_json(result: dict, path) -> Path:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.data.dataset import quantize_8bit, to_tensor
+from odinpaint.tables import markdown_table
 
 LEVEL_KEYS = [str(level) for level in range(1, masklib.NUM_LEVELS + 1)] + ["mixed"]
 
@@ -148,19 +149,11 @@ def markdown_report(results: dict[str, dict]) -> str:
     """A hole-PSNR overview (methods x levels, best in bold) and the full per-level table."""
     level_names = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
     best = best_per_level(results, "psnr_hole")
-    lines = ["Hole PSNR (dB) per level; best in bold", "",
-             "| method | " + " | ".join(level_names) + " |", "|---|" + "---|" * len(LEVEL_KEYS)]
-    for name, res in results.items():
-        cells = []
-        for key in LEVEL_KEYS:
-            cell = f"{res['levels'][key]['psnr_hole']:.2f}"
-            cells.append(f"**{cell}**" if best[key] == name else cell)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "All metrics (L1, bias and border error in 8-bit grey levels)", "",
-              "| method | level | " + " | ".join(c[1] for c in COLUMNS) + " |",
-              "|---|---|" + "---|" * len(COLUMNS)]
-    for name, res in results.items():
-        for key, lname in zip(LEVEL_KEYS, level_names):
-            row = res["levels"][key]
-            lines.append(f"| {name} | {lname} | " + " | ".join(f.format(row[k]) for k, _, f in COLUMNS) + " |")
-    return "\n".join(lines)
+    overview = [[name] + [f"{res['levels'][key]['psnr_hole']:.2f}" for key in LEVEL_KEYS] for name, res in results.items()]
+    bold = {(i, j + 1) for i, name in enumerate(results) for j, key in enumerate(LEVEL_KEYS) if best[key] == name}
+    full = [[name, lname] + [f.format(res["levels"][key][k]) for k, _, f in COLUMNS]
+            for name, res in results.items() for key, lname in zip(LEVEL_KEYS, level_names)]
+    return "\n".join(["Hole PSNR (dB) per level; best in bold", "",
+                      markdown_table(["method"] + level_names, overview, bold), "",
+                      "All metrics (L1, bias and border error in 8-bit grey levels)", "",
+                      markdown_table(["method", "level"] + [c[1] for c in COLUMNS], full)])

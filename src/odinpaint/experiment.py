@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from odinpaint import analysis
+from odinpaint.analysis import Claim, Study
 from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
@@ -55,37 +57,64 @@ IMPROVED_CE = (("model", "ce"), ("fill", "biharmonic"), ("mask_channel", True), 
                ("hole_weight", 1.0), ("lr_schedule", "cosine"), ("tta", True), ("min_correction", 2.0))
 
 # The declared study. Seed-faithful arms reproduce the report; the last GAN arm is its
-# proposed future work; the classical arms are the bar every learned model must clear.
+# proposed future work; the classical arms are the bar every learned model must clear. The
+# arms the report's claims compare are named here once (STUDY below refers to them).
+CE_ON_DEMAND = Arm("ce-on-demand", "ce", "CE on-demand", (("model", "ce"), ("schedule", "on-demand")),
+                   "the report's CNN with on-demand learning")
+CE_FIXED5 = Arm("ce-fixed5", "ce", "CE fixed:5", (("model", "ce"), ("schedule", "fixed:5")),
+                "the report's comparison: trained on the largest holes only (90 px at 128 px)")
+CE_UNIFORM = Arm("ce-uniform", "ce", "CE uniform", (("model", "ce"), ("schedule", "uniform")),
+                 "equal split between levels: does the PSNR feedback matter?")
+# the specialist of each level, trained on its holes only (fixed:5 is also the report's comparison)
+SPECIALIST_ARMS = (*(Arm(f"ce-fixed{lv}", "ce", f"CE fixed:{lv}", (("model", "ce"), ("schedule", f"fixed:{lv}")),
+                         f"the specialist of level {lv}: does one on-demand model do as well as one per level?")
+                     for lv in range(1, 5)), CE_FIXED5)
+CE_IMPROVED = Arm("ce-improved", "ce", "CE improved (biharmonic start, level-PSNR loss)", IMPROVED_CE + (("schedule", "on-demand"),),
+                  "ours: starts from biharmonic inpainting and learns a correction; on-demand allocation")
+CE_IMPROVED_UNIFORM = Arm("ce-improved-uniform", "ce", "CE improved, uniform", IMPROVED_CE + (("schedule", "uniform"),),
+                          "does on-demand allocation beat a uniform split for the improved model?")
+GAN_ON_DEMAND = Arm("gan-on-demand", "gan", "GAN on-demand", (("model", "gan"), ("schedule", "on-demand")),
+                    "the report's conditional GAN, seed-faithful (black fill, no mask channel)")
+GAN_NO_SKIP = Arm("gan-no-skip", "gan", "GAN --no-skip", (("model", "gan"), ("skips", False)),
+                  "the report's first trial: U-Net skips removed")
+GAN_HOLE_L1 = Arm("gan-hole-l1", "gan", "GAN --hole-l1 100", (("model", "gan"), ("hole_weight", 100.0)),
+                  "the report's second trial: an extra L1 term on the hole")
+GAN_IMPROVED = Arm("gan-improved", "gan", "GAN improved + hole-aware D",
+                   (("model", "gan"), ("fill", "mean"), ("mask_channel", True), ("composite", True), ("hole_aware", True)),
+                   "the report's future work: D attends to the hole; mean fill and mask channel against dark fill")
 ARMS = (
-    Arm("ce-on-demand", "ce", "CE on-demand", (("model", "ce"), ("schedule", "on-demand")),
-        "the report's CNN with on-demand learning"),
-    Arm("ce-fixed5", "ce", "CE fixed:5", (("model", "ce"), ("schedule", "fixed:5")),
-        "the report's comparison: trained on the largest holes only (90 px at 128 px)"),
-    Arm("ce-uniform", "ce", "CE uniform", (("model", "ce"), ("schedule", "uniform")),
-        "equal split between levels: does the PSNR feedback matter?"),
+    CE_ON_DEMAND, CE_FIXED5, CE_UNIFORM,
     Arm("ce-random", "ce", "CE random", (("model", "ce"), ("schedule", "random")),
         "hole side uniform over the whole range, no levels"),
-    *(Arm(f"ce-fixed{lv}", "ce", f"CE fixed:{lv}", (("model", "ce"), ("schedule", f"fixed:{lv}")),
-          f"the specialist of level {lv}: does one on-demand model do as well as one per level?") for lv in range(1, 5)),
-    Arm("ce-improved", "ce", "CE improved (biharmonic start, level-PSNR loss)", IMPROVED_CE + (("schedule", "on-demand"),),
-        "ours: starts from biharmonic inpainting and learns a correction; on-demand allocation"),
-    Arm("ce-improved-uniform", "ce", "CE improved, uniform", IMPROVED_CE + (("schedule", "uniform"),),
-        "does on-demand allocation beat a uniform split for the improved model?"),
-    Arm("gan-on-demand", "gan", "GAN on-demand", (("model", "gan"), ("schedule", "on-demand")),
-        "the report's conditional GAN, seed-faithful (black fill, no mask channel)"),
-    Arm("gan-no-skip", "gan", "GAN --no-skip", (("model", "gan"), ("skips", False)),
-        "the report's first trial: U-Net skips removed"),
-    Arm("gan-hole-l1", "gan", "GAN --hole-l1 100", (("model", "gan"), ("hole_weight", 100.0)),
-        "the report's second trial: an extra L1 term on the hole"),
-    Arm("gan-improved", "gan", "GAN improved + hole-aware D",
-        (("model", "gan"), ("fill", "mean"), ("mask_channel", True), ("composite", True), ("hole_aware", True)),
-        "the report's future work: D attends to the hole; mean fill and mask channel against dark fill"),
+    *SPECIALIST_ARMS[:4], CE_IMPROVED, CE_IMPROVED_UNIFORM, GAN_ON_DEMAND, GAN_NO_SKIP, GAN_HOLE_L1, GAN_IMPROVED,
     Arm("telea", "classical", "Telea", why="OpenCV fast marching"),
     Arm("ns", "classical", "Navier-Stokes", why="OpenCV Navier-Stokes"),
     Arm("biharmonic", "classical", "biharmonic", why="scikit-image biharmonic"),
 )
 ARM_NAMES = tuple(a.name for a in ARMS)
-SPECIALISTS = tuple(f"ce-fixed{lv}" for lv in range(1, 6))  # fixed:5 is also the report's comparison
+SPECIALISTS = tuple(a.name for a in SPECIALIST_ARMS)
+
+# What the report checks on these arms (DESIGN.md's claims; odinpaint.analysis judges them).
+STUDY = Study(
+    claims=(
+        Claim("On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested.",
+              (CE_ON_DEMAND.name, CE_FIXED5.name), analysis.on_demand_beats_fixed),
+        *(Claim(f"On-demand allocation beats a uniform split at equal images seen ({od.name} vs {uni.name}).",
+                (od.name, uni.name), analysis.on_demand_beats_uniform, untested=False)
+          for od, uni in ((CE_ON_DEMAND, CE_UNIFORM), (CE_IMPROVED, CE_IMPROVED_UNIFORM))),
+        Claim("The GAN is sharper outside the hole but fills the hole worse, with dark fill and a visible border.",
+              (GAN_ON_DEMAND.name, CE_ON_DEMAND.name), analysis.gan_tradeoff),
+        Claim("Removing the U-Net skips makes results worse.",
+              (GAN_NO_SKIP.name, GAN_ON_DEMAND.name), analysis.removing_skips_hurts),
+        Claim("The extra hole-L1 term helps early in training, not late.",
+              (GAN_HOLE_L1.name, GAN_ON_DEMAND.name), analysis.hole_l1_helps_early),
+        Claim("(Future work, done here) A hole-aware discriminator with mean fill and a mask channel fixes the dark "
+              "fill and the visible border.", (GAN_IMPROVED.name, GAN_ON_DEMAND.name), analysis.hole_aware_d_fixes_gan,
+              untested=False),
+    ),
+    specialists={str(lv): a.name for lv, a in enumerate(SPECIALIST_ARMS, 1)},
+    generalists=(CE_ON_DEMAND.name, CE_UNIFORM.name),
+)
 
 # Each preset's arms, seeds per learned arm, images seen per learned arm (per family) and
 # training preset.
@@ -180,9 +209,19 @@ def family_budgets(cfg: ExperimentConfig, arms: list[Arm]) -> dict:
 
 
 def arm_complete(run_dir: Path) -> bool:
+    """Whether an arm's training finished: its best checkpoint saved and a done record in its stats."""
     stats = run_dir / "stats.jsonl"
-    return (run_dir / "checkpoints" / "best.safetensors").is_file() and stats.is_file() and \
-        '"event": "done"' in stats.read_text()
+    if not ((run_dir / "checkpoints" / "best.safetensors").is_file() and stats.is_file()):
+        return False
+    return any(_event(line) == "done" for line in stats.read_text().splitlines())
+
+
+def _event(record: str) -> str | None:
+    """A stats line's event; None for a loss line, and for the torn last line of a run stopped mid-write."""
+    try:
+        return json.loads(record).get("event")
+    except json.JSONDecodeError:
+        return None
 
 
 def arm_action(tc: TrainConfig, run_dir: Path) -> str:
@@ -298,7 +337,7 @@ def run_experiment(cfg: ExperimentConfig) -> Path:
         base = baseline_results(ds, cfg.eval, [a.name for a in classical], progress=cfg.progress)
         for arm, res in zip(classical, base.values()):
             results[arm.name] = res
-    return write_report(cfg, arms, results, runs, budgets, wall_seconds=time.perf_counter() - t0)
+    return write_report(cfg, arms, results, runs, budgets, time.perf_counter() - t0, STUDY)
 
 
 def dry_run(cfg: ExperimentConfig) -> str:

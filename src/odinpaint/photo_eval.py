@@ -37,6 +37,7 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.errors import UserError
+from odinpaint.tables import markdown_table
 
 # (name, kind, parameter): a square's side as a share of the shorter side, or a free-form
 # level (masks.FREEFORM_AREA: level 2 covers 10-20% of the area ... level 5 40-50%).
@@ -45,6 +46,7 @@ HOLES = (("square 15%", "square", 0.15), ("square 25%", "square", 0.25), ("squar
          ("strokes 30-40%", "freeform", 4), ("strokes 40-50%", "freeform", 5))
 CLASSICAL = ("telea", "ns", "biharmonic")
 SCORES = ("psnr_hole", "ssim", "ms_ssim", "l1_hole", "bias_r", "bias_g", "bias_b")
+SCORE_TITLES = {"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "l1_hole": "hole L1 (grey levels)"}
 # MS-SSIM's five scales with a 7 px window need a shorter side over 96 px: a 256 px photo of
 # 16:10 has 160 (the default 11 px window would need over 160). Smaller photos get fewer
 # scales (the first weights of the five, renormalised).
@@ -229,31 +231,34 @@ def markdown(result: dict) -> str:
     """One table per size and score (methods x hole kinds), and the model against the best
     classical method per hole kind."""
     holes = result["holes"]
-    titles = {"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "l1_hole": "hole L1 (grey levels)"}
     lines = [f"Photos: {len(result['photos'])} ({', '.join(result['photos'])}); "
              f"{result['config']['masks_per_photo']} holes of each kind per photo and size."]
     for size, by_hole in result["sizes"].items():
         methods = list(next(iter(by_hole.values())))
-        for s, title in titles.items():
-            lines += ["", f"**{size} px, {title}**", "", "| method | " + " | ".join(holes) + " |",
-                      "|---|" + "---|" * len(holes)]
-            lines += [f"| {m} | " + " | ".join(f"{by_hole[h][m][s]:.{2 if s in ('psnr_hole', 'l1_hole') else 4}f}"
-                                               for h in holes) + " |" for m in methods]
+        for s, title in SCORE_TITLES.items():
+            rows = [[m] + [f"{by_hole[h][m][s]:.{2 if s in ('psnr_hole', 'l1_hole') else 4}f}" for h in holes]
+                    for m in methods]
+            lines += ["", f"**{size} px, {title}**", "", markdown_table(["method", *holes], rows)]
         lines += ["", f"**{size} px, model minus the best classical method** (hole PSNR dB; SSIM; MS-SSIM)", "",
-                  "| | " + " | ".join(holes) + " |", "|---|" + "---|" * len(holes)]
-        for s in ("psnr_hole", "ssim", "ms_ssim"):
-            cells = []
-            for h in holes:
-                _, best = best_classical(result, size, h, s)
-                cells.append(f"{by_hole[h]['model'][s] - best:+.{2 if s == 'psnr_hole' else 4}f}")
-            lines.append(f"| {titles[s]} | " + " | ".join(cells) + " |")
-        lines += ["", f"**{size} px, the model's mean colour error in the hole (grey levels, R / G / B)**", "",
-                  "| | " + " | ".join(holes) + " |", "|---|" + "---|" * len(holes),
-                  "| bias | " + " | ".join(" / ".join(f"{by_hole[h]['model'][c]:+.1f}" for c in ("bias_r", "bias_g", "bias_b"))
-                                          for h in holes) + " |"]
+                  markdown_table(["", *holes], _model_minus_best(result, size)),
+                  "", f"**{size} px, the model's mean colour error in the hole (grey levels, R / G / B)**", "",
+                  markdown_table(["", *holes], [["bias"] + [" / ".join(f"{by_hole[h]['model'][c]:+.1f}" for c in
+                                                                        ("bias_r", "bias_g", "bias_b")) for h in holes]])]
     ms = result["ms_per_fill"]
     lines += ["", "Milliseconds per fill: " + ", ".join(f"{m} {v:.0f}" for m, v in ms.items()) + "."]
     return "\n".join(lines)
+
+
+def _model_minus_best(result: dict, size: str) -> list[list[str]]:
+    """Per score (hole PSNR, SSIM, MS-SSIM): the model's score minus the best classical
+    method's, per hole kind."""
+    by_hole = result["sizes"][size]
+    rows = []
+    for s in ("psnr_hole", "ssim", "ms_ssim"):
+        digits = 2 if s == "psnr_hole" else 4
+        rows.append([SCORE_TITLES[s]] + [f"{by_hole[h]['model'][s] - best_classical(result, size, h, s)[1]:+.{digits}f}"
+                                         for h in result["holes"]])
+    return rows
 
 
 def _grid(rows: list, path: Path, title: str) -> None:

@@ -1,20 +1,26 @@
 """The experiment report: tables, figures, the report's claims checked, the environment.
 
+    >>> from odinpaint.report import write_report
+    >>> write_report(cfg, arms, results, runs, budgets, wall_seconds, experiment.STUDY)  # -> OUT/report
+
 Written by ``odinpaint experiment`` into ``OUT/report/``: ``index.html`` (self-contained,
-figures embedded), ``report.md`` (figures beside it as PNG) and ``results.json``.
-Tables and claims are built once as data and rendered to both formats.
+figures embedded), ``report.md`` (figures beside it as PNG) and ``results.json``. The report
+is built once as data (sections of tables, figures and claims, below) and rendered to both
+formats by the Jinja2 templates in ``odinpaint/templates/``. What the results say (claims,
+specialists, learned against classical) is ``odinpaint.analysis``.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
-import textwrap
 import os
 import platform
+import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,12 +29,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from odinpaint import __version__, metrics  # noqa: E402
+from odinpaint.analysis import (LEVEL_NAMES, Study, check_claims, hole, learned_vs_classical, metric,  # noqa: E402
+                                specialists)
 from odinpaint.data.dataset import DataSet, to_tensor, to_uint8  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
-from odinpaint.stats import format_interval, seeded_interval, verdict  # noqa: E402
+from odinpaint.stats import format_interval  # noqa: E402
+from odinpaint.tables import markdown_table  # noqa: E402
 from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
-LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
 TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                  ("psnr", "Whole-image PSNR (dB), the report's figure", "{:.2f}"),
                  ("ssim", "SSIM, higher is better", "{:.4f}"),
@@ -39,27 +47,44 @@ TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                   "{:.2f}"),
                  ("psnr_known", "Raw output over the known pixels (dB): how sharply a model reproduces the context "
                                 "(classical methods return it untouched)", "{:.2f}"))
+# block tags take no line of their own (trim_blocks, lstrip_blocks), so the templates can be
+# laid out readably and still give report.md its exact blank lines
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("odinpaint", "templates"),
+                               autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
+                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-# ----------------------------------------------------------------------------- data helpers
-def hole(results, arm, level="mixed"):
-    return results[arm]["levels"][level]["psnr_hole"]
+# ----------------------------------------------------------------------------- the report as data
+@dataclass
+class Table:
+    headers: list
+    rows: list
+    bold: set = field(default_factory=set)  # (row, column) cells to emphasise
+    caption: str = ""
+    kind = "table"  # what the templates branch on (a class attribute, not a field)
+
+    def markdown(self) -> str:
+        return markdown_table(self.headers, self.rows, self.bold)
 
 
-def metric(results, arm, name, level="mixed"):
-    return results[arm]["levels"][level][name]
+@dataclass
+class Figure:
+    name: str     # the PNG file, in the report directory
+    caption: str
+    kind = "figure"  # what the templates branch on (a class attribute, not a field)
 
 
-def per_seed_mask(results, arm, level):
-    """An arm's hole PSNR per (training seed, test mask) at ``level``: one row per seed."""
-    r = results[arm]
-    return r.get("psnr_hole_per_seed_mask", {}).get(level) or [r["psnr_hole_per_mask"][level]]
+@dataclass
+class Claims:
+    claims: list  # analysis.check_claims' records
+    kind = "claims"  # what the templates branch on (a class attribute, not a field)
 
 
-def compare(results, a, b, level) -> dict:
-    """Hole PSNR of ``a`` minus ``b`` at ``level``, with its 95% interval over the test masks
-    and, where an arm has several, its training seeds (odinpaint.stats.seeded_interval)."""
-    return seeded_interval(per_seed_mask(results, a, level), per_seed_mask(results, b, level))
+@dataclass
+class Section:
+    title: str
+    text: str = ""
+    blocks: list = field(default_factory=list)  # Table, Figure and Claims, in order
 
 
 def interval_scope(results) -> str:
@@ -94,139 +119,10 @@ def environment(cfg) -> dict:
             "processes": int(os.environ.get("WORLD_SIZE", "1"))}  # torchrun's data-parallel processes
 
 
-# ----------------------------------------------------------------------------- claims
-def check_claims(results: dict, runs_stats: dict) -> list[dict]:
-    """The report's claims (DESIGN.md), each with this run's evidence for or against it."""
-    have = set(results)
-    out = []
-
-    def add(claim, said, evidence):
-        out.append({"claim": claim, "verdict": said, "evidence": evidence})
-
-    def per_level(a, b, name="psnr_hole"):
-        return ", ".join(f"{n} {metric(results, a, name, k) - metric(results, b, name, k):+.2f}"
-                         for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
-
-    def intervals(a, b):
-        """95% intervals of a - b in hole PSNR, per level key."""
-        return {k: compare(results, a, b, k) for k in LEVEL_KEYS}
-
-    def interval_text(ivs):
-        return ", ".join(f"{n} {format_interval(ivs[k], '')}" for k, n in zip(LEVEL_KEYS, LEVEL_NAMES))
-
-    c = "On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested."
-    if {"ce-on-demand", "ce-fixed5"} <= have:
-        ivs = intervals("ce-on-demand", "ce-fixed5")
-        wins = [n for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES) if verdict(ivs[k]) == "holds"]
-        add(c, verdict(ivs["mixed"]),
-            f"Mixed-size test holes: on-demand {hole(results, 'ce-on-demand'):.2f} dB vs fixed:5 "
-            f"{hole(results, 'ce-fixed5'):.2f} dB, difference {format_interval(ivs['mixed'])} (95% interval). On-demand is ahead beyond the interval at {len(wins)} of 5 levels "
-            f"({', '.join(wins) or 'none'}). Per level: {interval_text(ivs)}.")
-    else:
-        add(c, "not tested", "needs arms ce-on-demand and ce-fixed5")
-
-    for od, uni in (("ce-on-demand", "ce-uniform"), ("ce-improved", "ce-improved-uniform")):
-        if {od, uni} <= have:
-            ivs = intervals(od, uni)
-            add(f"On-demand allocation beats a uniform split at equal images seen ({od} vs {uni}).",
-                verdict(ivs["mixed"]),
-                f"Mixed: on-demand {hole(results, od):.2f} dB vs uniform {hole(results, uni):.2f} dB, difference "
-                f"{format_interval(ivs['mixed'])}; per level: {interval_text(ivs)}.")
-
-    c = "The GAN is sharper outside the hole but fills the hole worse, with dark fill and a visible border."
-    if {"gan-on-demand", "ce-on-demand"} <= have:
-        g, e = "gan-on-demand", "ce-on-demand"
-        parts = {
-            "sharper outside": metric(results, g, "psnr_known") > metric(results, e, "psnr_known"),
-            "worse hole": hole(results, g) < hole(results, e),
-            "dark fill": metric(results, g, "bias_hole") < -1.0 and metric(results, g, "bias_hole") < metric(results, e, "bias_hole"),
-            "visible border": metric(results, g, "border_err") > metric(results, e, "border_err"),
-        }
-        held = [k for k, v in parts.items() if v]
-        add(c, "held" if len(held) == 4 else ("did not hold" if not held else "partly held"),
-            f"GAN vs CE (mixed holes): raw output over known pixels {metric(results, g, 'psnr_known'):.2f} vs "
-            f"{metric(results, e, 'psnr_known'):.2f} dB; hole PSNR {hole(results, g):.2f} vs {hole(results, e):.2f} dB; "
-            f"brightness bias {metric(results, g, 'bias_hole'):+.2f} vs {metric(results, e, 'bias_hole'):+.2f} grey levels; "
-            f"border error {metric(results, g, 'border_err'):.2f} vs {metric(results, e, 'border_err'):.2f}. "
-            f"Parts that held: {', '.join(held) or 'none'}.")
-    else:
-        add(c, "not tested", "needs arms gan-on-demand and ce-on-demand")
-
-    c = "Removing the U-Net skips makes results worse."
-    if {"gan-no-skip", "gan-on-demand"} <= have:
-        ivs = intervals("gan-on-demand", "gan-no-skip")  # with minus without: positive when skips help
-        add(c, verdict(ivs["mixed"]),
-            f"Mixed hole PSNR with skips {hole(results, 'gan-on-demand'):.2f} dB vs without "
-            f"{hole(results, 'gan-no-skip'):.2f}, difference {format_interval(ivs['mixed'])}; raw known-pixel PSNR "
-            f"{metric(results, 'gan-on-demand', 'psnr_known'):.2f} vs {metric(results, 'gan-no-skip', 'psnr_known'):.2f} dB; "
-            f"per level: {interval_text(ivs)}.")
-    else:
-        add(c, "not tested", "needs arms gan-no-skip and gan-on-demand")
-
-    c = "The extra hole-L1 term helps early in training, not late."
-    if {"gan-hole-l1", "gan-on-demand"} <= have and all(runs_stats.get(a) for a in ("gan-hole-l1", "gan-on-demand")):
-        va = [r for r in runs_stats["gan-hole-l1"] if r.get("event") == "val"]
-        vb = [r for r in runs_stats["gan-on-demand"] if r.get("event") == "val"]
-        early = va[0]["mean_psnr_hole"] - vb[0]["mean_psnr_hole"]
-        late = va[-1]["mean_psnr_hole"] - vb[-1]["mean_psnr_hole"]
-        test = hole(results, "gan-hole-l1") - hole(results, "gan-on-demand")
-        add(c, "held" if early > 0 and late <= early / 2 else ("did not hold" if early <= 0 or late > early else "partly held"),
-            f"Validation mean hole PSNR, hole-L1 minus plain: {early:+.2f} dB at the first validation "
-            f"(step {va[0]['step']}), {late:+.2f} dB at the last (step {va[-1]['step']}); "
-            f"test mixed {test:+.2f} dB.")
-    else:
-        add(c, "not tested", "needs arms gan-hole-l1 and gan-on-demand")
-
-    c = "(Future work, done here) A hole-aware discriminator with mean fill and a mask channel fixes the dark fill and the visible border."
-    if {"gan-improved", "gan-on-demand"} <= have:
-        a, b = "gan-improved", "gan-on-demand"
-        bias_better = abs(metric(results, a, "bias_hole")) < abs(metric(results, b, "bias_hole"))
-        border_better = metric(results, a, "border_err") < metric(results, b, "border_err")
-        add(c, "held" if bias_better and border_better else ("partly held" if bias_better or border_better else "did not hold"),
-            f"Brightness bias {metric(results, a, 'bias_hole'):+.2f} vs {metric(results, b, 'bias_hole'):+.2f} grey levels; "
-            f"border error {metric(results, a, 'border_err'):.2f} vs {metric(results, b, 'border_err'):.2f}; "
-            f"hole PSNR {hole(results, a):.2f} vs {hole(results, b):.2f} dB (mixed).")
-    return out
-
-
-def learned_vs_classical(results: dict, families: dict) -> dict | None:
-    """Per level: the best learned arm against the best classical one."""
-    learned = {a: r for a, r in results.items() if families[a] != "classical"}
-    classical = {a: r for a, r in results.items() if families[a] == "classical"}
-    if not learned or not classical:
-        return None
-    bl, bc = best_per_level(learned, "psnr_hole"), best_per_level(classical, "psnr_hole")
-    out = {}
-    for k in LEVEL_KEYS:
-        iv = compare(results, bl[k], bc[k], k)
-        out[k] = {"learned": bl[k], "learned_psnr": hole(results, bl[k], k), "classical": bc[k],
-                  "classical_psnr": hole(results, bc[k], k), "delta": iv["diff"], "low": iv["low"], "high": iv["high"],
-                  "verdict": verdict(iv)}
-    return out
-
-
-def specialists(results: dict) -> list[dict]:
-    """At each level that has its specialist (``ce-fixedL``, trained on that level only): the
-    on-demand and the uniform arm against it, at that level, with paired intervals."""
-    rows = []
-    for level in LEVEL_KEYS[:5]:
-        spec = f"ce-fixed{level}"
-        if spec not in results:
-            continue
-        row = {"level": level, "specialist": spec, "specialist_psnr": hole(results, spec, level)}
-        for arm in ("ce-on-demand", "ce-uniform"):
-            if arm in results:
-                iv = compare(results, arm, spec, level)
-                row[arm] = {"psnr": hole(results, arm, level), **iv, "verdict": verdict(iv)}
-        rows.append(row)
-    return rows
-
-
 # ----------------------------------------------------------------------------- figures
-def fig_specialists(rows: list[dict], labels, path):
-    """Per level: each generalist minus that level's specialist, with its 95% interval."""
+def fig_specialists(rows: list[dict], arms: list[str], labels, path):
+    """Per level: each generalist in ``arms`` minus that level's specialist, with its 95% interval."""
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    arms = [a for a in ("ce-on-demand", "ce-uniform") if a in rows[0]]
     x = np.arange(len(rows))
     for i, arm in enumerate(arms):
         d = np.array([r[arm]["diff"] for r in rows])
@@ -318,157 +214,144 @@ def fig_samples(cfg, arms, level: str, fills: dict, test: np.ndarray, path, n_im
     plt.close(fig)
 
 
-# ----------------------------------------------------------------------------- rendering
-def _table(headers, rows, bold=None):
-    """(markdown, html) for a table; ``bold`` is a set of (row, col) cells to emphasise."""
-    bold = bold or set()
-    md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    h = ["<table><thead><tr>" + "".join(f"<th>{html.escape(x)}</th>" for x in headers) + "</tr></thead><tbody>"]
-    for i, row in enumerate(rows):
-        md.append("| " + " | ".join(f"**{v}**" if (i, j) in bold else str(v) for j, v in enumerate(row)) + " |")
-        h.append("<tr>" + "".join(f"<td class='best'>{html.escape(str(v))}</td>" if (i, j) in bold
-                                  else f"<td>{html.escape(str(v))}</td>" for j, v in enumerate(row)) + "</tr>")
-    h.append("</tbody></table>")
-    return "\n".join(md), "\n".join(h)
-
-
-CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:0.6em 0 1.4em;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}td.best{font-weight:bold;background:#e6f4e6}
-img{max-width:100%;border:1px solid #ddd;margin:0.4em 0}.verdict{font-weight:bold}
-.held,.holds{color:#1a7a1a}.did-not-hold,.refuted{color:#b02020}
-.partly-held,.mixed,.no-clear-difference,.not-resolved-at-this-budget{color:#a06000}
-figcaption{font-size:0.9em;color:#555;margin-bottom:1.2em}code{background:#f4f4f4;padding:0 3px}"""
-
-
-def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_seconds: float) -> Path:
-    out = Path(cfg.out) / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    labels = {a.name: a.label for a in arms}
-    families = {a.name: a.family for a in arms}
-    stats = {a.name: read_stats(runs[a.name]["dir"]) for a in arms if a.name in runs}
-    training = {a: training_summary(Path(r["dir"])) for a, r in runs.items()}
-    claims = check_claims(results, stats)
-    vs = learned_vs_classical(results, families)
-    env = environment(cfg)
-
-    md, hx, figures = [], [], []
-
-    def section(title, text=""):
-        md.append(f"## {title}\n")
-        hx.append(f"<h2>{html.escape(title)}</h2>")
-        if text:
-            md.append(text + "\n")
-            hx.append(f"<p>{html.escape(text)}</p>")
-
-    def table(headers, rows, bold=None, caption=""):
-        m, h = _table(headers, rows, bold)
-        if caption:
-            md.append(f"{caption}\n")
-            hx.append(f"<h3>{html.escape(caption)}</h3>")
-        md.append(m + "\n")
-        hx.append(h)
-
-    def figure(name, caption):
-        figures.append(name)
-        md.append(f"![{caption}]({name})\n\n*{caption}*\n")
-        data = base64.b64encode((out / name).read_bytes()).decode()
-        hx.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'>"
-                  f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
+# ----------------------------------------------------------------------------- sections
+def intro_text(cfg, results: dict, budgets: dict, wall_seconds: float) -> str:
     n_img = next(iter(results.values()))["n_images"]
-    intro = (f"odinpaint experiment, preset {cfg.preset}, data {cfg.data} ({DataSet(cfg.data).size} px). "
-             f"Every arm is scored on the same {n_img} test images x {cfg.eval.masks_per_image} fixed masks per level "
-             f"(square holes; 'mixed' draws the side uniformly over the whole range, the report's test protocol). "
-             f"Learned arms of a family see the same number of training images: "
-             + ", ".join(f"{k}: {v:,}" for k, v in budgets.items()) + ". Total wall time "
-             f"{wall_seconds / 60:.1f} min this session.")
-    md.append("# On-demand inpainting: the study\n\n" + intro + "\n")
-    hx.append(f"<h1>On-demand inpainting: the study</h1><p>{html.escape(intro)}</p>")
+    return (f"odinpaint experiment, preset {cfg.preset}, data {cfg.data} ({DataSet(cfg.data).size} px). "
+            f"Every arm is scored on the same {n_img} test images x {cfg.eval.masks_per_image} fixed masks per level "
+            f"(square holes; 'mixed' draws the side uniformly over the whole range, the report's test protocol). "
+            f"Learned arms of a family see the same number of training images: "
+            + ", ".join(f"{k}: {v:,}" for k, v in budgets.items()) + ". Total wall time "
+            f"{wall_seconds / 60:.1f} min this session.")
 
-    section("Per-level results", "Scores on the composited output (known pixels are the input's). Best per level in bold.")
+
+def results_section(results: dict, labels: dict, vs: dict | None, out: Path) -> Section:
+    """Every metric per arm and level, the best learned against the best classical, and the figure."""
+    section = Section("Per-level results", "Scores on the composited output (known pixels are the input's). "
+                      "Best per level in bold.")
     for key, caption, fmt in TABLE_METRICS:
         best = best_per_level(results, key)
-        rows, bold = [], set()
-        for i, a in enumerate(results):
-            rows.append([labels[a]] + [fmt.format(metric(results, a, key, k)) for k in LEVEL_KEYS])
-            bold |= {(i, j + 1) for j, k in enumerate(LEVEL_KEYS) if best[k] == a}
-        table(["arm"] + LEVEL_NAMES, rows, bold, caption)
+        rows = [[labels[a]] + [fmt.format(metric(results, a, key, k)) for k in LEVEL_KEYS] for a in results]
+        bold = {(i, j + 1) for i, a in enumerate(results) for j, k in enumerate(LEVEL_KEYS) if best[k] == a}
+        section.blocks.append(Table(["arm"] + LEVEL_NAMES, rows, bold, caption))
     if vs:
-        table(["level", "best learned", "dB", "best classical", "dB", "delta (dB) [95% interval]", "learned ahead?"],
-              [[n, labels[v["learned"]], f"{v['learned_psnr']:.2f}", labels[v["classical"]], f"{v['classical_psnr']:.2f}",
-                f"{v['delta']:+.2f} [{v['low']:+.2f}, {v['high']:+.2f}]", v["verdict"]]
-               for n, v in zip(LEVEL_NAMES, vs.values())],
-              caption=f"Best learned arm against best classical baseline, hole PSNR. Intervals: {interval_scope(results)}")
+        section.blocks.append(Table(
+            ["level", "best learned", "dB", "best classical", "dB", "delta (dB) [95% interval]", "learned ahead?"],
+            [[n, labels[v["learned"]], f"{v['learned_psnr']:.2f}", labels[v["classical"]], f"{v['classical_psnr']:.2f}",
+              f"{v['delta']:+.2f} [{v['low']:+.2f}, {v['high']:+.2f}]", v["verdict"]] for n, v in zip(LEVEL_NAMES, vs.values())],
+            caption=f"Best learned arm against best classical baseline, hole PSNR. Intervals: {interval_scope(results)}"))
     fig_hole_psnr(results, labels, out / "hole_psnr.png")
-    figure("hole_psnr.png", "Hole PSNR per level for every arm, on the same test images and masks.")
+    section.blocks.append(Figure("hole_psnr.png", "Hole PSNR per level for every arm, on the same test images and masks."))
+    return section
 
-    section("The report's claims, checked")
-    for c in claims:
-        cls = c["verdict"].replace(" ", "-")
-        md.append(f"- **{c['claim']}** — *{c['verdict']}*. {c['evidence']}\n")
-        hx.append(f"<p><b>{html.escape(c['claim'])}</b> <span class='verdict {cls}'>{html.escape(c['verdict'])}</span>"
-                  f"<br>{html.escape(c['evidence'])}</p>")
 
-    spec = specialists(results)
-    if spec:
-        section("One model or one per level", "Each level's specialist is a CE trained on that level's holes only "
-                "(fixed:L), scored at its own level; the generalists are scored on the same masks. Intervals: "
-                f"{interval_scope(results)}.")
-        gens = [a for a in ("ce-on-demand", "ce-uniform") if a in spec[0]]
-        table(["level", "specialist dB"] + [f"{labels[a]} dB" for a in gens] + [f"{labels[a]} minus specialist" for a in gens],
-              [[f"L{r['level']}", f"{r['specialist_psnr']:.2f}"] + [f"{r[a]['psnr']:.2f}" for a in gens]
-               + [f"{format_interval(r[a])}: {r[a]['verdict']}" for a in gens] for r in spec])
-        if gens:
-            fig_specialists(spec, labels, out / "specialists.png")
-            figure("specialists.png", "Generalists minus each level's specialist, at that level, with 95% intervals.")
-    seeded = {a: r for a, r in results.items() if r.get("seeds")}
-    if seeded:
-        section("Seeds", "Each learned arm trained with several seeds (initialisation and data order; the test masks "
-                "stay fixed). The tables above give each arm's mean over seeds. The intervals resample seeds and test "
-                "masks together: a crossed bootstrap counts the seed-by-mask interaction twice (wider), and with "
-                "n seeds it sees (n-1)/n of their variance (narrower: 2/3 with 3 seeds). Each seed's own score:")
-        table(["arm", "seeds"] + [f"{n} mean (min-max)" for n in LEVEL_NAMES],
-              [[labels[a], str(r["seeds"])] + [f"{r['levels'][k]['psnr_hole']:.2f} ({min(r['levels'][k]['psnr_hole_per_seed']):.2f}-"
-                                               f"{max(r['levels'][k]['psnr_hole_per_seed']):.2f})" for k in LEVEL_KEYS]
-               for a, r in seeded.items()], caption="Hole PSNR (dB) per seed")
+def specialists_section(spec: list[dict], generalists, results: dict, labels: dict, out: Path) -> Section:
+    """Each level's specialist against the generalists, at that level."""
+    section = Section("One model or one per level", "Each level's specialist is a CE trained on that level's holes "
+                      "only (fixed:L), scored at its own level; the generalists are scored on the same masks. "
+                      f"Intervals: {interval_scope(results)}.")
+    gens = [a for a in generalists if a in spec[0]]
+    section.blocks.append(Table(
+        ["level", "specialist dB"] + [f"{labels[a]} dB" for a in gens] + [f"{labels[a]} minus specialist" for a in gens],
+        [[f"L{r['level']}", f"{r['specialist_psnr']:.2f}"] + [f"{r[a]['psnr']:.2f}" for a in gens]
+         + [f"{format_interval(r[a])}: {r[a]['verdict']}" for a in gens] for r in spec]))
+    if gens:
+        fig_specialists(spec, gens, labels, out / "specialists.png")
+        section.blocks.append(Figure("specialists.png",
+                                     "Generalists minus each level's specialist, at that level, with 95% intervals."))
+    return section
 
-    section("Training curves")
+
+def seeds_section(seeded: dict, labels: dict) -> Section:
+    """Each seed's own score, for the arms trained with several."""
+    def spread(r, k):
+        per_seed = r["levels"][k]["psnr_hole_per_seed"]
+        return f"{r['levels'][k]['psnr_hole']:.2f} ({min(per_seed):.2f}-{max(per_seed):.2f})"
+
+    return Section("Seeds", "Each learned arm trained with several seeds (initialisation and data order; the test masks "
+                   "stay fixed). The tables above give each arm's mean over seeds. The intervals resample seeds and test "
+                   "masks together: a crossed bootstrap counts the seed-by-mask interaction twice (wider), and with "
+                   "n seeds it sees (n-1)/n of their variance (narrower: 2/3 with 3 seeds). Each seed's own score:",
+                   [Table(["arm", "seeds"] + [f"{n} mean (min-max)" for n in LEVEL_NAMES],
+                          [[labels[a], str(r["seeds"])] + [spread(r, k) for k in LEVEL_KEYS] for a, r in seeded.items()],
+                          caption="Hole PSNR (dB) per seed")])
+
+
+def curves_section(arms, stats: dict, out: Path) -> Section:
+    """Validation curves per family, and how on-demand arms split their batches."""
+    labels, families = {a.name: a.label for a in arms}, {a.name: a.family for a in arms}
+    section = Section("Training curves")
     for fam in ("ce", "gan"):
         fam_stats = {a: s for a, s in stats.items() if families[a] == fam}
         if fam_stats:
             fig_family_curves(fam_stats, labels, fam, out / f"curves_{fam}.png")
-            figure(f"curves_{fam}.png", f"{fam.upper()} arms: validation hole PSNR per level over training images seen.")
-    for a, s in stats.items():
-        if dict(next(x for x in arms if x.name == a).settings).get("schedule", "on-demand") == "on-demand":
-            plot_allocation(s, out / f"allocation_{a}.png", labels[a])
-            figure(f"allocation_{a}.png", f"{labels[a]}: how each batch was split between the five levels over training.")
+            section.blocks.append(Figure(f"curves_{fam}.png",
+                                         f"{fam.upper()} arms: validation hole PSNR per level over training images seen."))
+    for arm in arms:
+        if arm.name in stats and arm.overrides().get("schedule", "on-demand") == "on-demand":
+            plot_allocation(stats[arm.name], out / f"allocation_{arm.name}.png", arm.label)
+            section.blocks.append(Figure(f"allocation_{arm.name}.png", f"{arm.label}: how each batch was split between "
+                                         "the five levels over training."))
+    return section
 
-    section("Samples", "Rows: the input (hole in magenta), each arm's output, the truth. Columns: the same test "
-                       "images and masks for every arm.")
-    ds = DataSet(cfg.data)
+
+def samples_section(cfg, arms, runs: dict, out: Path) -> Section:
+    """Sample grids: the same test images and masks for every arm, one grid per level."""
+    section = Section("Samples", "Rows: the input (hole in magenta), each arm's output, the truth. Columns: the same "
+                      "test images and masks for every arm.")
+    test = DataSet(cfg.data).split("test")
     fills = _arm_fills(arms, runs, cfg.device)
     for level in LEVEL_KEYS:
         name = f"samples_{'mixed' if level == 'mixed' else 'L' + level}.png"
-        fig_samples(cfg, arms, level, fills, ds.split("test"), out / name)
-        figure(name, f"Samples at {'mixed sizes' if level == 'mixed' else 'level ' + level}.")
+        fig_samples(cfg, arms, level, fills, test, out / name)
+        section.blocks.append(Figure(name, f"Samples at {'mixed sizes' if level == 'mixed' else 'level ' + level}."))
+    return section
 
-    section("Arms and environment")
+
+def arms_section(arms, runs: dict, training: dict, results: dict, env: dict) -> Section:
+    """What each arm asks and what its training cost, and the machine."""
+    def cell(value, fmt, scale=1):
+        return fmt.format(value * scale) if value else "-"
+
     rows = []
     for a in arms:
         t, wall = training.get(a.name, {}), runs.get(a.name, {}).get("seconds_this_session")
-        rows.append([a.name, a.family, a.why, f"{t['images']:,}" if t.get("images") else "-",
-                     f"{t['train_seconds'] / 60:.1f}" if t.get("train_seconds") else "-",
-                     f"{t['images_per_s']}" if t.get("images_per_s") else "-",
-                     f"{wall / 60:.1f}" if wall is not None else "-",
-                     f"{metric(results, a.name, 'ms_per_image'):.2f}"])
-    table(["arm", "family", "question", "train images", "train min", "train img/s",
-           "wall min this session (training, validation, test evaluation)", "inference ms/img"], rows)
-    table(["", "value"], [[k, str(v)] for k, v in env.items()], caption="Environment")
+        rows.append([a.name, a.family, a.why, cell(t.get("images"), "{:,}"),
+                     cell(t.get("train_seconds"), "{:.1f}", 1 / 60), cell(t.get("images_per_s"), "{}"),
+                     f"{wall / 60:.1f}" if wall is not None else "-", f"{metric(results, a.name, 'ms_per_image'):.2f}"])
+    return Section("Arms and environment", blocks=[
+        Table(["arm", "family", "question", "train images", "train min", "train img/s",
+               "wall min this session (training, validation, test evaluation)", "inference ms/img"], rows),
+        Table(["", "value"], [[k, str(v)] for k, v in env.items()], caption="Environment")])
 
-    (out / "report.md").write_text("\n".join(md))
-    (out / "index.html").write_text("<!doctype html><html><head><meta charset='utf-8'><title>odinpaint experiment</title>"
-                                    f"<style>{CSS}</style></head><body>" + "\n".join(hx) + "</body></html>")
+
+# ----------------------------------------------------------------------------- the report
+def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_seconds: float, study: Study) -> Path:
+    """The report of ``arms``' ``results`` into ``OUT/report``; ``study`` says which claims and
+    specialists to check (``odinpaint.experiment.STUDY``)."""
+    out = Path(cfg.out) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    labels = {a.name: a.label for a in arms}
+    stats = {a.name: read_stats(runs[a.name]["dir"]) for a in arms if a.name in runs}
+    training = {a: training_summary(Path(r["dir"])) for a, r in runs.items()}
+    claims = check_claims(study.claims, results, stats)
+    vs = learned_vs_classical(results, {a.name: a.family for a in arms})
+    spec = specialists(study, results)
+    seeded = {a: r for a, r in results.items() if r.get("seeds")}
+    env = environment(cfg)
+    sections = [results_section(results, labels, vs, out), Section("The report's claims, checked", blocks=[Claims(claims)])]
+    if spec:
+        sections.append(specialists_section(spec, study.generalists, results, labels, out))
+    if seeded:
+        sections.append(seeds_section(seeded, labels))
+    sections += [curves_section(arms, stats, out), samples_section(cfg, arms, runs, out),
+                 arms_section(arms, runs, training, results, env)]
+    figures = [b.name for s in sections for b in s.blocks if b.kind == "figure"]
+    page = {"title": "On-demand inpainting: the study", "intro": intro_text(cfg, results, budgets, wall_seconds),
+            "sections": sections}
+    (out / "report.md").write_text(TEMPLATES.get_template("report.md.j2").render(page))
+    images = {f: base64.b64encode((out / f).read_bytes()).decode() for f in figures}
+    (out / "index.html").write_text(TEMPLATES.get_template("report.html.j2").render(page, images=images))
     (out / "results.json").write_text(json.dumps({
         "preset": cfg.preset, "data": cfg.data, "budgets": budgets, "eval": results[next(iter(results))]["config"],
         "arms": [{"name": a.name, "family": a.family, "label": a.label, "why": a.why, "settings": a.overrides(),
