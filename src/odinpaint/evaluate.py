@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from odinpaint import masks as masklib
 from odinpaint import metrics
-from odinpaint.data.dataset import quantize_8bit, to_tensor
+from odinpaint.tensors import quantize_8bit, to_tensor
 
 LEVEL_KEYS = [str(level) for level in range(1, masklib.NUM_LEVELS + 1)] + ["mixed"]
 

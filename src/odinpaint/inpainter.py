@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from odinpaint.data.dataset import to_tensor, to_uint8
 from odinpaint.errors import UserError
+from odinpaint.tensors import to_tensor, to_uint8
 
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default.safetensors"

@@ -147,7 +147,7 @@ def photo_hole(shape: tuple[int, int], kind: str, param, rng: np.random.Generato
 
 def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     """Scores of one filled photo (uint8, composited here) against the truth."""
-    from odinpaint.data.dataset import to_tensor
+    from odinpaint.tensors import to_tensor
 
     out = np.where(hole[..., None], out, truth)
     pred, image = to_tensor(out[None]), to_tensor(truth[None])

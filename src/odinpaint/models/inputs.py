@@ -53,7 +53,7 @@ def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor, fast: boo
     scikit-image for every image (the evaluation's reference baseline)."""
     from odinpaint.baselines import BASELINES
     from odinpaint.biharmonic import biharmonic_fill
-    from odinpaint.data.dataset import to_tensor, to_uint8
+    from odinpaint.tensors import to_tensor, to_uint8
 
     fn = BASELINES[kind]
     pics = to_uint8(image)

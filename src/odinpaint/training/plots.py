@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from odinpaint.data.dataset import to_tensor, to_uint8  # noqa: E402
 from odinpaint.masks import NUM_LEVELS, eval_masks  # noqa: E402
 from odinpaint.metrics import composite  # noqa: E402
+from odinpaint.tensors import to_tensor, to_uint8  # noqa: E402
 
 LEVEL_COLORS = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, NUM_LEVELS))
 THOUSANDS = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}")
