@@ -140,7 +140,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from odinpaint.data.dataset import DataSet
     from odinpaint.evaluate import baseline_results, evaluate, model_fill
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
     net = ckpt.build("G")

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from odinpaint.checkpoint import load_checkpoint
 from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
 from odinpaint.models.inputs import CLASSICAL_FILLS
 from odinpaint.training import distributed
-from odinpaint.training.checkpoint import load_checkpoint
 from odinpaint.training.config import TrainConfig, resolve
 
 

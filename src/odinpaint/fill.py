@@ -25,7 +25,7 @@ from odinpaint.errors import UserError
 from odinpaint.imageio import (FAST_PNG, IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask,
                                load_photo)
 from odinpaint.inpainter import Inpainter, boxes_to_mask
-from odinpaint.training.checkpoint import atomic_write
+from odinpaint.atomic import atomic_write
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF"}

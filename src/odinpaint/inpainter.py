@@ -157,7 +157,7 @@ class Inpainter:
             from odinpaint.export import OnnxGenerator
 
             return cls(OnnxGenerator(path), "cpu")
-        from odinpaint.training.checkpoint import load_checkpoint
+        from odinpaint.checkpoint import load_checkpoint
 
         return cls(load_checkpoint(path).build("G"), device)
 

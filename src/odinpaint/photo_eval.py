@@ -283,7 +283,7 @@ def _grid(rows: list, path: Path, title: str) -> None:
 
 
 def write(result: dict, samples: dict, out: Path) -> None:
-    from odinpaint.training.checkpoint import atomic_write
+    from odinpaint.atomic import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     figures = []

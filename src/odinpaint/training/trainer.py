@@ -34,13 +34,13 @@ from tqdm import tqdm
 
 from odinpaint.errors import UserError
 from odinpaint import metrics
+from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
 from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
 from odinpaint.training import config as C
 from odinpaint.training import distributed
-from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.training.schedule import make_schedule
 from odinpaint.tensors import to_tensor
 from odinpaint.training.steps import STEPS
