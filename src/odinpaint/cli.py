@@ -78,7 +78,7 @@ def _write_report(results: dict, out: Path, stem: str, header: str) -> None:
 
 
 def cmd_baseline(args) -> int:
-    from odinpaint.baselines import BASELINES
+    from odinpaint.classical import BASELINES
     from odinpaint.data.dataset import DataSet
     from odinpaint.evaluate import baseline_results
 

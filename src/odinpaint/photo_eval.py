@@ -176,7 +176,7 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
     """Score the model and the classical methods; returns (and writes, when ``cfg.out``) the
     result: per size, per hole kind, per method, the mean of each score over photos and holes,
     with the seconds per fill."""
-    from odinpaint.baselines import BASELINES
+    from odinpaint.classical import BASELINES
 
     cfg = cfg.resolved()
     photos = load_photos(cfg)

@@ -480,7 +480,7 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
 
 
 def _arm_fills(arms, runs, device):
-    from odinpaint.baselines import baseline_fill
+    from odinpaint.classical import baseline_fill
     from odinpaint.evaluate import model_fill
     from odinpaint.checkpoint import load_checkpoint
 
