@@ -25,9 +25,9 @@ import torch  # noqa: E402
 from odinpaint import __version__, metrics  # noqa: E402
 from odinpaint.data.dataset import DataSet  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
+from odinpaint.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 from odinpaint.stats import format_interval, seeded_interval, verdict  # noqa: E402
 from odinpaint.tensors import to_tensor, to_uint8  # noqa: E402
-from odinpaint.training.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
 
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
 TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),

@@ -365,7 +365,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         bar.close()
         log.close()
     if ctx.main:
-        from odinpaint.training.plots import plot_run
+        from odinpaint.plots import plot_run
 
         plot_run(run_dir, nets["G"], val_split)
     ctx.barrier()

@@ -1,6 +1,7 @@
-"""Plots of a run, drawn from ``stats.jsonl`` only, plus a sample grid from the model.
+"""Plots of a run, drawn from ``stats.jsonl`` only, plus a sample grid from the model. The
+trainer draws them at the end of a run; the experiment's report reuses them.
 
-    >>> from odinpaint.training.plots import plot_run
+    >>> from odinpaint.plots import plot_run
     >>> plot_run("runs/000-ce-on-demand-quick", net, val_split)
     # -> loss.png, val_psnr.png, allocation.png, samples.png in the run directory
 """
