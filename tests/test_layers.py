@@ -121,7 +121,7 @@ def test_the_graph_holds_every_module_and_late_imports(graph):
     assert {"odinpaint", "odinpaint.cli", "odinpaint.models", "odinpaint.models.inputs",
             "odinpaint.training.trainer"} <= set(graph)
     assert "odinpaint.classical" in graph["odinpaint.models.inputs"]
-    assert "odinpaint.checkpoint" in graph["odinpaint.inpainter"]  # imported inside from_checkpoint
+    assert "odinpaint.checkpoint" in graph["odinpaint.inpainter"]
     assert "odinpaint.training.trainer" in graph["odinpaint.cli"]  # imported inside cmd_train
 
 

@@ -41,8 +41,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import INPAINT_RADIUS, telea
 from odinpaint.errors import UserError
+from odinpaint.export import OnnxGenerator
+from odinpaint.imageio import binarize_mask, to_rgb_array
 from odinpaint.tensors import to_tensor, to_uint8
 
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
@@ -76,8 +79,6 @@ def boxes_to_mask(shape, boxes) -> np.ndarray:
 
 def _as_rgb(image) -> np.ndarray:
     if isinstance(image, Image.Image):
-        from odinpaint.imageio import to_rgb_array
-
         return to_rgb_array(image)
     a = np.asarray(image)
     if a.ndim == 2:
@@ -91,8 +92,6 @@ def _as_rgb(image) -> np.ndarray:
 
 def _as_hole(mask, shape) -> np.ndarray:
     if isinstance(mask, Image.Image):
-        from odinpaint.imageio import binarize_mask
-
         mask = binarize_mask(np.asarray(mask.convert("L")))
     m = np.asarray(mask)
     if m.ndim == 3:
@@ -162,11 +161,7 @@ class Inpainter:
     def from_checkpoint(cls, path, device: str = "cpu") -> "Inpainter":
         """From a training checkpoint (``.safetensors``, PyTorch) or an export (``.onnx``, onnxruntime)."""
         if str(path).endswith(".onnx"):
-            from odinpaint.export import OnnxGenerator
-
             return cls(OnnxGenerator(path), "cpu")
-        from odinpaint.checkpoint import load_checkpoint
-
         return cls(load_checkpoint(path).build("G"), device)
 
     @classmethod
