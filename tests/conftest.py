@@ -65,7 +65,7 @@ def model_path(tmp_path_factory):
 
     from odinpaint.models import build
     from odinpaint.models.context_encoder import ContextEncoderArch
-    from odinpaint.training.checkpoint import save_checkpoint
+    from odinpaint.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     net = build(ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import smooth_image
-from odinpaint.baselines import BASELINES, baseline_fill
+from odinpaint.classical import BASELINES, baseline_fill, classical_fill
 from odinpaint.cli import main
 from odinpaint.evaluate import LEVEL_KEYS, EvalConfig, evaluate
 
@@ -71,8 +71,6 @@ def test_baseline_command_on_missing_data_exits_2(tmp_path, capsys):
 
 def test_classical_fill_on_several_threads_equals_one_at_a_time():
     import torch
-
-    from odinpaint.models.inputs import classical_fill
 
     g = torch.Generator().manual_seed(0)
     image = torch.rand(6, 3, 32, 32, generator=g) * 2 - 1

@@ -50,7 +50,7 @@ def train_case(case: str, data: Path, out: Path) -> tuple[Path, dict]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_reproduces_the_reference(case, tiny_dataset, tmp_path):
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     run, val = train_case(case, tiny_dataset, tmp_path)
     ref = json.loads((HERE / f"{case}.json").read_text())
@@ -66,7 +66,7 @@ def test_training_reproduces_the_reference(case, tiny_dataset, tmp_path):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_reference_checkpoints_still_load_and_fill(case):
     """A checkpoint written by the older code builds its networks, and G fills as it did."""
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     ck = load_checkpoint(HERE / f"{case}.safetensors")
     ref = json.loads((HERE / f"{case}.json").read_text())
@@ -87,7 +87,7 @@ def write_references():
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import prepare_tiny_dataset, write_photo_folder
 
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     HERE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import smooth_image
 from odinpaint import biharmonic as bh
-from odinpaint.baselines import biharmonic
+from odinpaint.biharmonic import biharmonic
 from odinpaint.masks import freeform_masks, square_masks
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import smooth_image
 from odinpaint.cli import main
-from odinpaint.data.dataset import DataSet, DataSetError, to_tensor, to_uint8
+from odinpaint.data.dataset import DataSet, DataSetError
 from odinpaint.data.prepare import PrepareConfig, cut_patches, prepare
 from odinpaint.data.sources import LOMIRI_PHOTOS, OPENCV_DATA, PLASMA_PHOTOS, resolve_source, split_by_ratio
 
@@ -157,9 +157,3 @@ def test_dataset_rejects_missing_and_mismatched(tmp_path, tiny_dataset):
     with pytest.raises(DataSetError, match="manifest says"):
         DataSet(tiny_dataset).split("val")
 
-
-def test_tensor_round_trip(rng):
-    x = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
-    t = to_tensor(x)
-    assert t.shape == (2, 3, 8, 8) and t.min() >= -1 and t.max() <= 1
-    np.testing.assert_array_equal(to_uint8(t), x)

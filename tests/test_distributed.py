@@ -19,8 +19,8 @@ from torch import nn
 
 import odinpaint
 from conftest import prepare_tiny_dataset, write_photo_folder
+from odinpaint.checkpoint import load_checkpoint
 from odinpaint.cli import main
-from odinpaint.training.checkpoint import load_checkpoint
 from odinpaint.training.config import TrainConfig
 from odinpaint.training.distributed import Context, convert_sync_bn, setup, use_sync_bn, weights_digest
 from odinpaint.training.schedule import make_schedule, on_demand_counts

@@ -120,7 +120,7 @@ def test_time_left_counts_each_kind_of_arm_at_its_own_speed(tmp_path):
 def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_path, capsys):
     """Two seeds of the arms fixed:1 (a specialist) and on-demand; then the same experiment
     again: every (arm, seed) is reused."""
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     cfg = ExperimentConfig(data=str(tiny_dataset), out=str(tmp_path / "exp"), preset="study",
                            only=("ce-on-demand", "ce-fixed1"), seeds=2, seed=5, budgets={"ce": 20}, progress=False,

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
+from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
 from odinpaint.export import OnnxGenerator, export_onnx
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
 from odinpaint.models.pix2pix import UNetArch
-from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def checkpoint_of(arch, path):

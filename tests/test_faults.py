@@ -19,10 +19,10 @@ import torch
 from safetensors import SafetensorError
 
 from conftest import nan_on_call
+from odinpaint import checkpoint as ckpt_mod
+from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
-from odinpaint.training import checkpoint as ckpt_mod
 from odinpaint.training import steps
-from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.training.config import TrainConfig
 from odinpaint.training.trainer import train
 

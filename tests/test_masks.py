@@ -65,3 +65,10 @@ def test_bad_level_and_kind_are_rejected():
         masks.level_range(6, 64)
     with pytest.raises(ValueError, match="known: square, freeform"):
         masks.level_masks("circle", 64, 1, 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kind", list(masks.MASK_KINDS))
+def test_every_mask_kind_draws_holes_of_its_level(kind):
+    m = masks.level_masks(kind, 64, 2, 3, np.random.default_rng(0))
+    assert m.shape == (3, 64, 64) and m.dtype == np.uint8 and m.any(axis=(1, 2)).all()
+    assert (m == masks.MASK_KINDS[kind](64, 2, 3, np.random.default_rng(0))).all()

@@ -150,8 +150,8 @@ def test_patch_weights_match_autograd_receptive_fields():
 
 
 def test_classical_fill_starts_from_telea_and_never_sees_the_hole():
-    from odinpaint.baselines import telea
-    from odinpaint.data.dataset import to_tensor, to_uint8
+    from odinpaint.classical import telea
+    from odinpaint.tensors import to_tensor, to_uint8
     from odinpaint.models.inputs import model_input
 
     image, mask = batch(2)
@@ -245,8 +245,8 @@ def test_min_correction_drops_small_corrections_at_inference_only():
 
 
 def test_biharmonic_fill_is_scikit_image_s():
-    from odinpaint.baselines import biharmonic
-    from odinpaint.data.dataset import to_tensor, to_uint8
+    from odinpaint.biharmonic import biharmonic
+    from odinpaint.tensors import to_tensor, to_uint8
     from odinpaint.models.inputs import model_input
 
     image, mask = batch(2)

@@ -188,7 +188,7 @@ def test_load_on_loopback(tmp_path):
     """200 requests at concurrency 16 against `odinpaint serve` in its own process (1 worker,
     a queue of 16 so that requests wait rather than being turned away): only 200s and
     documented 503s. Latencies are printed, not asserted."""
-    from odinpaint.training.checkpoint import save_checkpoint
+    from odinpaint.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "tiny.safetensors"
     save_checkpoint(ckpt, {"G": tiny_net()}, {}, {"step": 0})

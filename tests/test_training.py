@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import nan_on_call
+from odinpaint.checkpoint import CheckpointError, load_checkpoint
 from odinpaint.cli import main
 from odinpaint.training import steps
-from odinpaint.training.checkpoint import CheckpointError, load_checkpoint
 from odinpaint.training.config import TrainConfig, resolve
 from odinpaint.training.trainer import TrainingError, batch_indices, train
 

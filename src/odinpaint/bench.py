@@ -291,7 +291,7 @@ def default_generator():
     from odinpaint.models import ContextEncoder, ContextEncoderArch
 
     if DEFAULT_MODEL.is_file():
-        from odinpaint.training.checkpoint import load_checkpoint
+        from odinpaint.checkpoint import load_checkpoint
 
         return load_checkpoint(DEFAULT_MODEL).build("G"), "shipped default model"
     torch.manual_seed(0)
@@ -549,7 +549,7 @@ def markdown_table(result: dict) -> str:
 
 
 def write_json(result: dict, path) -> Path:
-    from odinpaint.training.checkpoint import atomic_write
+    from odinpaint.atomic import atomic_write
 
     path = Path(path)
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))

@@ -1,6 +1,8 @@
-"""Biharmonic inpainting of a batch, exact and fast for rectangular holes (the training masks).
+"""Biharmonic inpainting: scikit-image's for one image, and a batch's, exact and fast for
+rectangular holes (the training masks).
 
-    >>> from odinpaint.biharmonic import biharmonic_fill
+    >>> from odinpaint.biharmonic import biharmonic, biharmonic_fill
+    >>> out = biharmonic(image, hole)             # uint8 (H, W, 3), bool (H, W): scikit-image
     >>> filled = biharmonic_fill(images, holes)   # uint8 (N, H, W, 3), bool (N, H, W)
 
 scikit-image's ``inpaint_biharmonic`` solves, for every hole pixel p, ``(L L u)(p) = 0`` with
@@ -28,10 +30,17 @@ import numpy as np
 import torch
 from scipy import sparse
 from scipy.sparse.linalg import splu
-
-from odinpaint.baselines import biharmonic
+from skimage.restoration import inpaint_biharmonic
 
 RING = 2  # the biharmonic stencil's reach: pixels farther from the hole do not enter its system
+
+
+def biharmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Biharmonic-equation inpainting of one image (scikit-image): the reference answer."""
+    if not hole.any():
+        return image.copy()
+    out = inpaint_biharmonic(image, hole.astype(bool), channel_axis=-1)
+    return np.clip(out * 255.0, 0, 255).round().astype(np.uint8)
 
 
 def _graph_laplacian(h: int, w: int) -> sparse.csc_array:

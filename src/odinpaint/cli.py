@@ -24,6 +24,7 @@ from pathlib import Path
 
 from odinpaint import __version__
 from odinpaint.errors import UserError
+from odinpaint.masks import MASK_KINDS
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
 EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
@@ -78,7 +79,7 @@ def _write_report(results: dict, out: Path, stem: str, header: str) -> None:
 
 
 def cmd_baseline(args) -> int:
-    from odinpaint.baselines import BASELINES
+    from odinpaint.classical import BASELINES
     from odinpaint.data.dataset import DataSet
     from odinpaint.evaluate import baseline_results
 
@@ -140,7 +141,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from odinpaint.data.dataset import DataSet
     from odinpaint.evaluate import baseline_results, evaluate, model_fill
-    from odinpaint.training.checkpoint import load_checkpoint
+    from odinpaint.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
     net = ckpt.build("G")
@@ -263,7 +264,7 @@ def cmd_serve(args) -> int:
 def _add_eval_options(p) -> None:
     p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
-    p.add_argument("--mask-kind", choices=("square", "freeform"), default="square")
+    p.add_argument("--mask-kind", choices=MASK_KINDS, default="square")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -307,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--psnr-source", choices=("batch", "val"), help="on-demand PSNR from the training batch or the val set")
     tp.add_argument("--psnr-every", type=int, help="steps between allocation updates (batch source)")
     tp.add_argument("--od-power", type=float, help="exponent k on 1/PSNR (1 = the paper)")
-    tp.add_argument("--mask-kind", choices=("square", "freeform"))
+    tp.add_argument("--mask-kind", choices=MASK_KINDS)
     tp.add_argument("--epochs", type=float)
     tp.add_argument("--max-images", type=int, help="budget in training images seen (overrides --epochs)")
     tp.add_argument("--batch", type=int)

@@ -5,7 +5,7 @@ no method can peek at the truth) and ``mask`` (N, 1, H, W), 1 = hole, and return
 prediction; ``evaluate`` composites it and scores it per level.
 
     >>> from odinpaint.evaluate import EvalConfig, evaluate, markdown_report
-    >>> from odinpaint.baselines import baseline_fill
+    >>> from odinpaint.classical import baseline_fill
     >>> res = evaluate(baseline_fill("telea"), ds.split("test"), EvalConfig())
     >>> res["levels"]["3"]["psnr_hole"]
     >>> print(markdown_report({"Telea": res}))
@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from odinpaint import masks as masklib
 from odinpaint import metrics
-from odinpaint.data.dataset import quantize_8bit, to_tensor
 from odinpaint.tables import markdown_table
+from odinpaint.tensors import quantize_8bit, to_tensor
 
 LEVEL_KEYS = [str(level) for level in range(1, masklib.NUM_LEVELS + 1)] + ["mixed"]
 
@@ -93,7 +93,7 @@ def _cache_valid(result: dict | None, cfg: EvalConfig) -> bool:
 def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -> dict[str, dict]:
     """The classical baselines on ``ds``'s test split, cached in ``DATA/baselines/baselines.json``
     and recomputed only when the evaluation settings differ."""
-    from odinpaint.baselines import BASELINE_NAMES, BASELINES, baseline_fill
+    from odinpaint.classical import BASELINE_NAMES, BASELINES, baseline_fill
 
     cache = ds.root / "baselines" / "baselines.json"
     cached = {}

@@ -27,12 +27,12 @@ import numpy as np
 
 from odinpaint import analysis
 from odinpaint.analysis import Claim, Study
+from odinpaint.checkpoint import load_checkpoint
+from odinpaint.classical import BASELINES
 from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
-from odinpaint.models.inputs import CLASSICAL_FILLS
 from odinpaint.training import distributed
-from odinpaint.training.checkpoint import load_checkpoint
 from odinpaint.training.config import TrainConfig, resolve
 
 
@@ -257,7 +257,7 @@ def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path
 def _speed_kind(cfg: ExperimentConfig, arm: Arm) -> tuple:
     """Arms of one kind train at about one speed: the family, and whether a classical fill
     (computed on the CPU for every batch) starts the network."""
-    return arm.family, arm_train_config(cfg, arm, None).fill in CLASSICAL_FILLS
+    return arm.family, arm_train_config(cfg, arm, None).fill in BASELINES
 
 
 def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict, seconds_per_image: dict) -> str:

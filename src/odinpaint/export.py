@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from odinpaint.atomic import atomic_write
+from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.models import arch_from_dict, arch_to_dict
 from odinpaint.models.inputs import model_input
 
@@ -38,16 +40,12 @@ class _Prepared(nn.Module):
 
 def export_onnx(checkpoint, out, batch_dynamic: bool = True) -> Path:
     """Write the checkpoint's generator to ``out`` (atomically); returns the path."""
-    from odinpaint.training.checkpoint import load_checkpoint
-
     return export_net_onnx(load_checkpoint(checkpoint).build("G"), out, batch_dynamic)
 
 
 def export_net_onnx(net, out, batch_dynamic: bool = True) -> Path:
     """Write generator ``net`` to ``out`` (atomically); returns the path."""
     import onnx
-
-    from odinpaint.training.checkpoint import atomic_write
 
     net = net.float().eval()
     arch = net.arch
@@ -72,8 +70,6 @@ def export_net_onnx(net, out, batch_dynamic: bool = True) -> Path:
 def export_weights(checkpoint, out) -> Path:
     """Write the checkpoint's generator alone (no optimizer state) to ``out``: a small
     safetensors file that ``Inpainter.from_checkpoint`` loads, as the shipped model is made."""
-    from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
-
     ckpt = load_checkpoint(checkpoint)
     keep = {k: ckpt.meta[k] for k in ("config", "step", "images", "best", "train_seconds") if k in ckpt.meta}
     save_checkpoint(out, {"G": ckpt.build("G")}, {}, {**keep, "source": Path(checkpoint).name})
@@ -86,8 +82,6 @@ class OnnxGenerator:
 
     def __init__(self, path, threads: int | None = None):
         import onnxruntime as ort
-
-        from odinpaint.training.checkpoint import CheckpointError
 
         if not Path(path).is_file():
             raise CheckpointError(path, "no such ONNX file")

@@ -14,6 +14,7 @@ at the end without stopping the batch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from odinpaint.atomic import atomic_write
 from odinpaint.errors import UserError
 from odinpaint.imageio import (FAST_PNG, IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask,
                                load_photo)
-from odinpaint.inpainter import Inpainter, boxes_to_mask
-from odinpaint.training.checkpoint import atomic_write
+from odinpaint.inpainter import Inpainter, boxes_to_mask, check_context
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF"}
@@ -83,8 +84,7 @@ def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool =
         raise UserError(f"{out}: refusing to overwrite the input image (pass --overwrite to allow it)")
     photo = load_photo(image_path)
     hole = resolve_hole(str(image_path), photo.alpha, photo.rgb.shape[:2], spec, mask_path)
-    if hole.all():
-        raise ImageError(mask_path or spec.mask or image_path, "the mask covers the whole image: nothing to fill from")
+    check_context(hole, functools.partial(ImageError, mask_path or spec.mask or image_path))
     result = inp.fill_array(photo.rgb, hole)
     save_atomic(result, out, photo.icc_profile, photo.exif)
     return {"image": str(image_path), "out": str(out), "hole_pixels": int(hole.sum())}

@@ -41,8 +41,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from odinpaint.data.dataset import to_tensor, to_uint8
+from odinpaint.checkpoint import load_checkpoint
+from odinpaint.classical import INPAINT_RADIUS, telea
 from odinpaint.errors import UserError
+from odinpaint.export import OnnxGenerator
+from odinpaint.imageio import binarize_mask, to_rgb_array
+from odinpaint.tensors import to_tensor, to_uint8
 
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default.safetensors"
@@ -51,7 +55,14 @@ HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of it
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine
 TILE_OVERLAP = 0.25   # refinement tiles overlap by this share of their core; the overlap is blended
 BATCH = 16            # windows per network call (times 8 with test-time averaging)
-TELEA_RADIUS = 3      # OpenCV's neighbourhood for the feathering fill (its documented default)
+
+
+def check_context(hole: np.ndarray, error=UserError) -> None:
+    """Refuse a hole that covers the whole image, as ``error(reason)``: there is no known
+    pixel to fill it from. Callers pass their own kind of error (one that names the mask
+    file, or the server's 422)."""
+    if hole.all():
+        raise error("the mask covers the whole image: there is nothing to fill from")
 
 
 def boxes_to_mask(shape, boxes) -> np.ndarray:
@@ -68,8 +79,6 @@ def boxes_to_mask(shape, boxes) -> np.ndarray:
 
 def _as_rgb(image) -> np.ndarray:
     if isinstance(image, Image.Image):
-        from odinpaint.imageio import to_rgb_array
-
         return to_rgb_array(image)
     a = np.asarray(image)
     if a.ndim == 2:
@@ -83,8 +92,6 @@ def _as_rgb(image) -> np.ndarray:
 
 def _as_hole(mask, shape) -> np.ndarray:
     if isinstance(mask, Image.Image):
-        from odinpaint.imageio import binarize_mask
-
         mask = binarize_mask(np.asarray(mask.convert("L")))
     m = np.asarray(mask)
     if m.ndim == 3:
@@ -154,11 +161,7 @@ class Inpainter:
     def from_checkpoint(cls, path, device: str = "cpu") -> "Inpainter":
         """From a training checkpoint (``.safetensors``, PyTorch) or an export (``.onnx``, onnxruntime)."""
         if str(path).endswith(".onnx"):
-            from odinpaint.export import OnnxGenerator
-
             return cls(OnnxGenerator(path), "cpu")
-        from odinpaint.training.checkpoint import load_checkpoint
-
         return cls(load_checkpoint(path).build("G"), device)
 
     @classmethod
@@ -196,8 +199,7 @@ class Inpainter:
         out = rgb.copy()
         if not hole.any():
             return out
-        if hole.all():
-            raise UserError("the mask covers the whole image: there is no context to fill from")
+        check_context(hole)
         f = feather if feather is not None else max(2, round(min(rgb.shape[:2]) / 256))
         for ys, xs, target in self._clusters(hole, margin=f + 4):
             crop, crop_hole = rgb[ys, xs], hole[ys, xs]
@@ -356,10 +358,10 @@ class Inpainter:
         context[target] = filled[target]  # Telea sees the known pixels and the prediction inside
         # A replicated border: on a one-pixel-high image OpenCV's Telea reads past the edge and
         # gives a different answer on every call.
-        p = TELEA_RADIUS + 1
+        p = INPAINT_RADIUS + 1
         context = cv2.copyMakeBorder(context, p, p, p, p, cv2.BORDER_REPLICATE)
         band_mask = cv2.copyMakeBorder(band.astype(np.uint8), p, p, p, p, cv2.BORDER_CONSTANT, value=0)
-        smooth = cv2.inpaint(context, band_mask, TELEA_RADIUS, cv2.INPAINT_TELEA)[p:-p, p:-p]
+        smooth = telea(context, band_mask)[p:-p, p:-p]
         alpha = np.clip(dist[band] / (f + 1), 0, 1)[:, None]
         out = filled.copy()
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)

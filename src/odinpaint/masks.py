@@ -25,7 +25,6 @@ LEVELS_128 = ((1, 18), (19, 36), (37, 54), (55, 72), (73, 90))
 # Free-form levels are hole-area fractions, for masks that are not squares.
 FREEFORM_AREA = ((0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40), (0.40, 0.50))
 EVAL_SEED = 20170101  # fixed seed of the evaluation masks: every arm sees the same holes
-MASK_KINDS = ("square", "freeform")
 
 
 def _check_level(level: int) -> None:
@@ -106,13 +105,15 @@ def freeform_masks(size: int, level: int, n: int, rng: np.random.Generator) -> n
     return np.stack([freeform_mask(size, level, rng) for _ in range(n)]) if n else np.zeros((0, size, size), np.uint8)
 
 
+# The kinds of hole a training run or an evaluation can draw: the config's and the CLI's choices.
+MASK_KINDS = {"square": square_masks, "freeform": freeform_masks}
+
+
 def level_masks(kind: str, size: int, level: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` masks of ``kind`` ("square" or "freeform") at difficulty ``level``."""
-    if kind == "square":
-        return square_masks(size, level, n, rng)
-    if kind == "freeform":
-        return freeform_masks(size, level, n, rng)
-    raise UserError(f"unknown mask kind {kind!r}; known: {', '.join(MASK_KINDS)}")
+    """``n`` masks of ``kind`` (one of MASK_KINDS) at difficulty ``level``."""
+    if kind not in MASK_KINDS:
+        raise UserError(f"unknown mask kind {kind!r}; known: {', '.join(MASK_KINDS)}")
+    return MASK_KINDS[kind](size, level, n, rng)
 
 
 def eval_masks(size: int, n: int, seed: int = EVAL_SEED, kind: str = "square") -> dict:

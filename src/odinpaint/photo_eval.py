@@ -149,7 +149,7 @@ def photo_hole(shape: tuple[int, int], kind: str, param, rng: np.random.Generato
 
 def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     """Scores of one filled photo (uint8, composited here) against the truth."""
-    from odinpaint.data.dataset import to_tensor
+    from odinpaint.tensors import to_tensor
 
     out = np.where(hole[..., None], out, truth)
     pred, image = to_tensor(out[None]), to_tensor(truth[None])
@@ -178,7 +178,7 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
     """Score the model and the classical methods; returns (and writes, when ``cfg.out``) the
     result: per size, per hole kind, per method, the mean of each score over photos and holes,
     with the seconds per fill."""
-    from odinpaint.baselines import BASELINES
+    from odinpaint.classical import BASELINES
 
     cfg = cfg.resolved()
     photos = load_photos(cfg)
@@ -288,7 +288,7 @@ def _grid(rows: list, path: Path, title: str) -> None:
 
 
 def write(result: dict, samples: dict, out: Path) -> None:
-    from odinpaint.training.checkpoint import atomic_write
+    from odinpaint.atomic import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)
     figures = []

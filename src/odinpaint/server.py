@@ -45,7 +45,7 @@ from PIL import Image
 from odinpaint import __version__
 from odinpaint.errors import UserError
 from odinpaint.imageio import FAST_PNG, ImageError, binarize_mask, load_rgba
-from odinpaint.inpainter import Inpainter
+from odinpaint.inpainter import Inpainter, check_context
 from odinpaint.models import arch_to_dict
 
 WEB = files("odinpaint") / "web"
@@ -91,8 +91,7 @@ def decode_request(image: bytes, mask: bytes) -> tuple[np.ndarray, np.ndarray]:
     hole = binarize_mask(grey)
     if hole.shape != rgb.shape[:2]:
         raise MaskError(f"mask is {hole.shape[1]}x{hole.shape[0]}, image is {rgb.shape[1]}x{rgb.shape[0]}")
-    if hole.all():
-        raise MaskError("the mask covers the whole image: there is nothing to fill from")
+    check_context(hole, MaskError)
     return rgb, hole
 
 

@@ -4,7 +4,6 @@
     >>> ds = DataSet("data/photos64")
     >>> ds.size, len(ds.split("test"))
     (64, 1032)
-    >>> x = ds.batch("train", [0, 5, 9])      # float tensor (3, 3, 64, 64) in [-1, 1]
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from odinpaint.data.prepare import MANIFEST_FORMAT
 from odinpaint.errors import UserError
@@ -22,24 +20,6 @@ from odinpaint.data.sources import SPLITS
 
 class DataSetError(UserError):
     """A data set directory that is missing, incomplete or of another format."""
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) to float (N, 3, H, W) in [-1, 1], the batch-dict convention."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    return t.div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float (N, 3, H, W) in [-1, 1] back to uint8 (N, H, W, 3)."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def quantize_8bit(images: torch.Tensor) -> torch.Tensor:
-    """Round images in [-1, 1] to the 8-bit grid: what a saved output holds. Models are scored
-    on this, as the classical methods (which return uint8) are."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().div(127.5).sub(1.0)
 
 
 class DataSet:
@@ -79,7 +59,3 @@ class DataSet:
                 raise DataSetError(f"{path}: shape {arr.shape} {arr.dtype}, manifest says {expected} uint8")
             self._splits[name] = arr
         return self._splits[name]
-
-    def batch(self, split: str, indices) -> torch.Tensor:
-        """Images at ``indices`` as a float tensor in [-1, 1]; sorted reads are kinder to the page cache."""
-        return to_tensor(self.split(split)[np.asarray(indices)])

@@ -5,7 +5,7 @@
 - ``black``: the report's code (its "dark fill" bug);
 - ``mean``: the original on-demand code's mean pixel (117, 104, 123)/255;
 - ``noise``: uniform noise, drawn from torch's global generator (seeded, checkpointed);
-- ``telea`` / ``ns`` / ``biharmonic``: classical inpainting (OpenCV, scikit-image), so the
+- ``telea`` / ``ns`` / ``biharmonic``: classical inpainting (``odinpaint.classical``), so the
   network starts from the classical answer and learns the correction (computed on the CPU,
   outside autograd). Biharmonic is the best of the three on small holes and, in scikit-image,
   the slowest (about 1 ms per 64 px image at level 1, 9 ms at level 5); rectangular holes,
@@ -15,16 +15,12 @@
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import torch
 
+from odinpaint.classical import BASELINES, classical_fill
 from odinpaint.errors import UserError
 
-FILLS = ("black", "mean", "noise", "telea", "ns", "biharmonic")
-CLASSICAL_FILLS = ("telea", "ns", "biharmonic")
+FILLS = ("black", "mean", "noise", *BASELINES)
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 
 
@@ -38,35 +34,6 @@ def validate_generator_arch(arch) -> None:
         raise UserError(f"arch.fill must be one of {', '.join(FILLS)}, got {arch.fill!r}")
 
 
-@functools.lru_cache(maxsize=1)
-def _fill_pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="odinpaint-fill")
-
-
-@torch.no_grad()
-def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor, fast: bool = True) -> torch.Tensor:
-    """Classical inpainting (OpenCV, scikit-image) of each image's hole, as a tensor like
-    ``image``. The images are filled on torch's threads: the solvers release the GIL, and a
-    biharmonic batch is otherwise the slowest part of a training step (1.5x faster on 2 cores).
-    Biharmonic holes that are rectangles (every training mask) take ``odinpaint.biharmonic``'s
-    cached solution operators: scikit-image's answer, 15-20x faster; ``fast=False`` keeps
-    scikit-image for every image (the evaluation's reference baseline)."""
-    from odinpaint.baselines import BASELINES
-    from odinpaint.biharmonic import biharmonic_fill
-    from odinpaint.data.dataset import to_tensor, to_uint8
-
-    fn = BASELINES[kind]
-    pics = to_uint8(image)
-    holes = mask[:, 0].cpu().numpy() > 0.5
-    workers = torch.get_num_threads()
-    map_fn = _fill_pool(workers).map if workers > 1 and len(pics) > 1 else map
-    if kind == "biharmonic" and fast:
-        filled = biharmonic_fill(pics, holes, map_fn)
-    else:
-        filled = np.stack(list(map_fn(fn, pics, holes)))
-    return to_tensor(filled).to(device=image.device, dtype=image.dtype)
-
-
 def fill_values(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The values placed in the hole, shaped like ``image`` (N, 3, H, W), in [-1, 1]."""
     if kind == "black":
@@ -75,7 +42,7 @@ def fill_values(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Ten
         return (torch.tensor(MEAN_PIXEL, dtype=image.dtype, device=image.device) * 2 - 1).view(1, 3, 1, 1).expand_as(image)
     if kind == "noise":
         return torch.rand(image.shape, dtype=image.dtype).to(image.device) * 2 - 1
-    if kind in CLASSICAL_FILLS:
+    if kind in BASELINES:
         return classical_fill(kind, image, mask)
     raise UserError(f"unknown fill {kind!r}; known: {', '.join(FILLS)}")
 

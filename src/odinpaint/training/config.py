@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from odinpaint.errors import UserError
+from odinpaint.masks import MASK_KINDS
 from odinpaint.models.inputs import FILLS
 from odinpaint.training.schedule import make_schedule
 
@@ -177,8 +178,8 @@ def validate(cfg: TrainConfig) -> None:
         _fail("min_correction", f"must be in [0, 255) grey levels, got {cfg.min_correction}")
     if cfg.width < 1 or (cfg.d_width is not None and cfg.d_width < 1):
         _fail("width", "widths must be positive")
-    if cfg.mask_kind not in ("square", "freeform"):
-        _fail("mask_kind", f"must be 'square' or 'freeform', got {cfg.mask_kind!r}")
+    if cfg.mask_kind not in MASK_KINDS:
+        _fail("mask_kind", f"must be one of {', '.join(MASK_KINDS)}, got {cfg.mask_kind!r}")
     if cfg.precision not in ("fp32", "bf16"):
         _fail("precision", f"must be 'fp32' or 'bf16', got {cfg.precision!r}")
     if cfg.precision == "bf16" and not cfg.device.startswith("cuda"):

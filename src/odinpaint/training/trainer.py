@@ -34,14 +34,15 @@ from tqdm import tqdm
 
 from odinpaint.errors import UserError
 from odinpaint import metrics
-from odinpaint.data.dataset import DataSet, to_tensor
+from odinpaint.checkpoint import load_checkpoint, save_checkpoint
+from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
 from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
 from odinpaint.training import config as C
 from odinpaint.training import distributed
-from odinpaint.training.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.training.schedule import make_schedule
+from odinpaint.tensors import to_tensor
 from odinpaint.training.steps import STEPS
 
 VAL_SEED = EVAL_SEED + 1  # validation masks differ from the test masks
@@ -364,7 +365,7 @@ def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, ru
         bar.close()
         log.close()
     if ctx.main:
-        from odinpaint.training.plots import plot_run
+        from odinpaint.plots import plot_run
 
         plot_run(run_dir, nets["G"], val_split)
     ctx.barrier()

@@ -4,23 +4,22 @@ A checkpoint bundles the networks, the optimizers' state, torch's RNG state, and
 config, the architectures, step, schedule state and best metric. Loading never unpickles
 anything: safetensors holds only tensors, the rest is JSON.
 
+    >>> from odinpaint.checkpoint import load_checkpoint, save_checkpoint
     >>> save_checkpoint("run/checkpoints/last.safetensors", nets, optimizers, meta)
     >>> ckpt = load_checkpoint("run/checkpoints/last.safetensors")
     >>> net = ckpt.build("G")                          # the generator, weights loaded, eval mode
 
-Files are written atomically (a temporary file in the same directory, fsync, rename), so a
-crash or a full disk mid-write leaves the previous checkpoint intact; a failed write is a
-``CheckpointError`` that says so. The header holds a SHA-256 of every tensor, so a file
-damaged after it was written is refused by name instead of loading wrong weights. A pickle
-(a PyTorch ``.pt``/``.pth``) is refused without being unpickled.
+Files are written atomically (``odinpaint.atomic``), so a crash or a full disk mid-write
+leaves the previous checkpoint intact; a failed write is a ``CheckpointError`` that says so.
+The header holds a SHA-256 of every tensor, so a file damaged after it was written is refused
+by name instead of loading wrong weights. A pickle (a PyTorch ``.pt``/``.pth``) is refused
+without being unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from odinpaint import __version__
+from odinpaint.atomic import atomic_write
 from odinpaint.errors import UserError
 from odinpaint.models import arch_from_dict, arch_to_dict, build
 
@@ -69,39 +69,6 @@ def _optimizer_state(name: str, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file (0666 less the umask); mkstemp's own is 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then move the result into ``path`` atomically (with the
-    permissions a plain write would give it)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, _new_file_mode())
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     h = hashlib.sha256()
@@ -123,7 +90,7 @@ def save_checkpoint(path, nets: dict[str, nn.Module], optimizers: dict[str, torc
         tensors.update({k: v.detach().cpu().contiguous() for k, v in t.items()})
         optim_meta[name] = m
     tensors["rng.torch"] = torch.get_rng_state()
-    full = {**meta, "archs": {n: _arch_dict(net) for n, net in nets.items()}, "optim": optim_meta,
+    full = {**meta, "archs": {n: arch_to_dict(net.arch) for n, net in nets.items()}, "optim": optim_meta,
             "odinpaint_version": __version__}
     header = {"format": FORMAT, "version": str(VERSION), "odinpaint": json.dumps(full), "sha256": tensor_digest(tensors)}
     try:
@@ -131,12 +98,6 @@ def save_checkpoint(path, nets: dict[str, nn.Module], optimizers: dict[str, torc
     except (OSError, SafetensorError) as e:  # a full disk, a read-only or vanished folder
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise CheckpointError(path, f"cannot write the checkpoint ({reason}); the previous one is unchanged") from None
-
-
-def _arch_dict(net: nn.Module) -> dict:
-    from odinpaint.models import arch_to_dict
-
-    return arch_to_dict(net.arch)
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Plots of a run, drawn from ``stats.jsonl`` only, plus a sample grid from the model.
+"""Plots of a run, drawn from ``stats.jsonl`` only, plus a sample grid from the model. The
+trainer draws them at the end of a run; the experiment's report reuses them.
 
-    >>> from odinpaint.training.plots import plot_run
+    >>> from odinpaint.plots import plot_run
     >>> plot_run("runs/000-ce-on-demand-quick", net, val_split)
     # -> loss.png, val_psnr.png, allocation.png, samples.png in the run directory
 """
@@ -17,9 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from odinpaint.data.dataset import to_tensor, to_uint8  # noqa: E402
 from odinpaint.masks import NUM_LEVELS, eval_masks  # noqa: E402
 from odinpaint.metrics import composite  # noqa: E402
+from odinpaint.tensors import to_tensor, to_uint8  # noqa: E402
 
 LEVEL_COLORS = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, NUM_LEVELS))
 THOUSANDS = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}")
