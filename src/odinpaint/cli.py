@@ -24,6 +24,7 @@ from pathlib import Path
 
 from odinpaint import __version__
 from odinpaint.errors import UserError
+from odinpaint.masks import MASK_KINDS
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
 EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
@@ -289,11 +290,9 @@ def cmd_serve(args) -> int:
 
 
 def _add_eval_options(p) -> None:
-    from odinpaint.masks import MASK_KINDS
-
     p.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
     p.add_argument("--masks-per-image", type=int, default=4, help="fixed masks per image per level")
-    p.add_argument("--mask-kind", choices=MASK_KINDS, default="square", help="square (the report's levels) | freeform")
+    p.add_argument("--mask-kind", choices=MASK_KINDS, default="square")
 
 
 # ----------------------------------------------------------------------------- parser
