@@ -78,3 +78,22 @@ def test_settings_go_to_their_group_and_wrong_ones_are_named():
         make_config("gan", recipe="improved-ce")
     with pytest.raises(ValueError, match="'min_correction'"):
         resolve(make_config("ce", data="x", min_correction=2.0))  # needs residual
+
+
+def test_train_options_are_generated_from_the_config_fields():
+    from odinpaint.cli import _train_config, build_parser
+
+    def parsed(*flags):
+        return _train_config(build_parser().parse_args(["train", "--data", "x", *flags]))
+
+    cfg = parsed("--model", "gan", "--no-skip", "--hole-l1", "5", "--no-channels-last", "--d-width", "16",
+                 "--mask-kind", "freeform", "--loss", "l2")
+    assert (cfg.g.skips, cfg.loss.hole_weight, cfg.run.channels_last, cfg.d.width, cfg.ondemand.mask_kind,
+            cfg.loss.kind) == (False, 5.0, False, 16, "freeform", "l2")
+    assert parsed() == make_config("ce", "quick", data="x")  # a flag left out keeps the preset's value
+    # make default-model's recipe is the flags it once spelled out
+    old_flags = ("--fill biharmonic --mask-channel --skips --residual --refine --tta --min-correction 2 --composite "
+                 "--loss level-psnr --image-weight 0 --hole-weight 1 --lr-schedule cosine").split()
+    assert parsed("--recipe", "improved-ce") == parsed("--model", "ce", *old_flags)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--fill", "purple"])  # choices come from the registry
