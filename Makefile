@@ -39,9 +39,8 @@ demo: venv photos $(DATA)/manifest.json
 SHIP_RUN := runs/default-model/000-default
 default-model: venv photos $(DATA)/manifest.json
 	@if [ -f $(SHIP_RUN)/config.json ]; then $(BIN)/odinpaint train --resume $(SHIP_RUN); else \
-	  $(BIN)/odinpaint train --model ce --data $(DATA) --out runs/default-model --name default \
-	    --fill biharmonic --mask-channel --skips --residual --refine --tta --min-correction 2 --composite \
-	    --loss level-psnr --image-weight 0 --hole-weight 1 --lr-schedule cosine --max-images 180000; fi
+	  $(BIN)/odinpaint train --recipe improved-ce --data $(DATA) --out runs/default-model --name default \
+	    --max-images 180000; fi
 	$(BIN)/odinpaint export $(SHIP_RUN)/checkpoints/best.safetensors --weights src/odinpaint/weights/default.safetensors
 	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(DATA) --out runs/default-model/eval
 

@@ -75,7 +75,8 @@ def model_path(tmp_path_factory):
 
 
 def nan_on_call(real_step, call: int, key: str):
-    """A training step like ``real_step`` whose ``call``-th call reports ``key`` as NaN."""
+    """A training step (a step kind's ``__call__``) like ``real_step`` whose ``call``-th call reports
+    ``key`` as NaN."""
     import torch
 
     calls = {"n": 0}

@@ -30,12 +30,12 @@ CASES = {
 
 def reference_config(case: str, data: Path, out: Path):
     """The training configuration of ``case``, spelled in today's config API."""
-    from odinpaint.experiment import IMPROVED_CE
-    from odinpaint.training.config import TrainConfig
+    from odinpaint.training.config import make_config
 
-    settings = dict(IMPROVED_CE) if CASES[case] == "IMPROVED_CE" else dict(CASES[case])
-    return TrainConfig(preset="quick", data=str(data), out=str(out), name=case, seed=3, width=8, d_width=8, batch=10,
-                       max_images=40, val_images=6, log_every=1, val_every=2, progress=False, **settings)
+    settings = dict(recipe="improved-ce") if CASES[case] == "IMPROVED_CE" else dict(CASES[case])
+    d_width = {"d_width": 8} if settings.get("model") == "gan" else {}
+    return make_config(preset="quick", data=str(data), out=str(out), name=case, seed=3, width=8, batch=10,
+                       max_images=40, val_images=6, log_every=1, val_every=2, progress=False, **d_width, **settings)
 
 
 def train_case(case: str, data: Path, out: Path) -> tuple[Path, dict]:

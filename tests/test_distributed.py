@@ -21,12 +21,12 @@ import odinpaint
 from conftest import prepare_tiny_dataset, write_photo_folder
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.cli import main
-from odinpaint.training.config import TrainConfig
+from odinpaint.training.config import make_config
 from odinpaint.training.distributed import Context, convert_sync_bn, setup, use_sync_bn, weights_digest
 from odinpaint.training.schedule import make_schedule, on_demand_counts
 from odinpaint.training.trainer import _global_stats, _level_sums, step_batch
 
-TINY = ["--width", "8", "--d-width", "8", "--batch", "10", "--val-images", "6", "--log-every", "1", "--no-progress"]
+TINY = ["--width", "8", "--batch", "10", "--val-images", "6", "--log-every", "1", "--no-progress"]
 
 
 def torchrun(args: list[str], nproc: int = 2, wait: bool = True):
@@ -77,7 +77,7 @@ def test_sync_bn_is_on_for_small_rank_batches():
 @pytest.mark.parametrize("world", [2, 3])
 def test_rank_shards_are_disjoint_cover_each_epoch_and_compose_the_global_batch(world):
     n, batch, size = 30, 10, 32
-    cfg = TrainConfig(batch=batch, seed=3)
+    cfg = make_config(batch=batch, seed=3)
     schedule = make_schedule("on-demand", batch)
     schedule.update([40, 30, 25, 21, 18])  # an uneven allocation: [1, 2, 2, 2, 3]
     seen = {epoch: [[] for _ in range(world)] for epoch in (0, 1)}

@@ -132,7 +132,7 @@ def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_pa
     arms = tmp_path / "exp" / "arms"
     assert sorted(p.name for p in arms.iterdir()) == ["ce-fixed1", "ce-fixed1-seed6", "ce-on-demand", "ce-on-demand-seed6"]
     first, second = (load_checkpoint(arms / d / "checkpoints/best.safetensors") for d in ("ce-on-demand", "ce-on-demand-seed6"))
-    assert first.meta["config"]["seed"] == 5 and second.meta["config"]["seed"] == 6
+    assert first.meta["config"]["run"]["seed"] == 5 and second.meta["config"]["run"]["seed"] == 6
     key = next(k for k in first.tensors if k.startswith("model.G.") and k.endswith("weight"))
     assert not (first.tensors[key] == second.tensors[key]).all()  # different weights
     evals = [json.loads((arms / d / "test_eval.json").read_text()) for d in ("ce-on-demand", "ce-on-demand-seed6")]

@@ -23,7 +23,7 @@ from odinpaint import checkpoint as ckpt_mod
 from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
 from odinpaint.training import steps
-from odinpaint.training.config import TrainConfig
+from odinpaint.training.config import make_config
 from odinpaint.training.trainer import train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -96,7 +96,7 @@ def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tin
           f"{lost} steps lost; temp files left: {[p.name for p in run.rglob('*.tmp')]}")
     assert 0 <= lost <= every
 
-    train(TrainConfig(progress=False), resume=run)
+    train(make_config(progress=False), resume=run)
     assert main(train_args(tiny_dataset, tmp_path / "whole", *budget)) == 0
     whole = tmp_path / "whole" / "000-t"
     assert same_tensors(whole / "checkpoints/last.safetensors", last) == []
@@ -159,7 +159,7 @@ def test_failed_checkpoint_write_is_clear_and_keeps_the_previous(tiny_dataset, t
     assert not list(last.parent.glob(".*")) and not list(last.parent.glob("*.tmp"))
     if fault == "disk-full":  # and once there is room again, the run goes on from there
         monkeypatch.undo()
-        train(TrainConfig(progress=False), resume=last.parent.parent)
+        train(make_config(progress=False), resume=last.parent.parent)
         assert load_checkpoint(last).meta["step"] == 6
 
 
@@ -276,7 +276,7 @@ def test_resume_with_a_checkpoint_of_another_architecture(short_run, tmp_path, c
 
 
 def test_nan_loss_stops_training_with_a_clear_error(tiny_dataset, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(steps.STEPS, "ce", nan_on_call(steps.STEPS["ce"], 3, "loss"))
+    monkeypatch.setattr(steps.CEStep, "__call__", nan_on_call(steps.CEStep.__call__, 3, "loss"))
     assert main(train_args(tiny_dataset, tmp_path, "--max-images", "60", "--ckpt-every", "2")) == 2
     err = one_line_error(capsys)
     last = tmp_path / "000-t/checkpoints/last.safetensors"

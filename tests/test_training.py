@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,15 +8,13 @@ from conftest import nan_on_call
 from odinpaint.checkpoint import CheckpointError, load_checkpoint
 from odinpaint.cli import main
 from odinpaint.training import steps
-from odinpaint.training.config import TrainConfig, resolve
+from odinpaint.training.config import make_config, resolve
 from odinpaint.training.trainer import TrainingError, batch_indices, train
 
 
-def tiny(ds, out, **kw):
-    base = dict(model="ce", preset="quick", data=str(ds), out=str(out), width=8, d_width=8, batch=10, max_images=60,
-                val_images=6, log_every=1, progress=False)
-    base.update(kw)
-    return TrainConfig(**base)
+def tiny(ds, out, model="ce", **kw):
+    base = dict(data=str(ds), out=str(out), width=8, batch=10, max_images=60, val_images=6, log_every=1, progress=False)
+    return make_config(model, "quick", **{**base, **({"d_width": 8} if model == "gan" else {}), **kw})
 
 
 def weights(path, name="G"):
@@ -50,11 +49,17 @@ def test_ce_run_writes_everything(tiny_dataset, tmp_path):
     assert train(tiny(tiny_dataset, tmp_path, max_images=10)).name.startswith("001-")
 
 
-@pytest.mark.parametrize("model,extra", [("ce", {}), ("ce", {"lr_schedule": "cosine"}),
-                                         ("gan", {"hole_aware": True, "fill": "noise"})])
-def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra):
+FLAT_CONFIGS = Path(__file__).parent / "data" / "flat_run_configs.json"  # config.json before the groups
+
+
+@pytest.mark.parametrize("model,extra,flat", [("ce", {}, False), ("ce", {"lr_schedule": "cosine"}, False),
+                                              ("gan", {"hole_aware": True, "fill": "noise"}, False),
+                                              ("ce", {"lr_schedule": "cosine"}, True),
+                                              ("gan", {"hole_aware": True, "fill": "noise"}, True)])
+def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra, flat):
+    """Also of a run whose config.json the flat config of commit 6cbc414 wrote (``flat``)."""
     full = train(tiny(tiny_dataset, tmp_path / "a", model=model, ckpt_every=3, **extra))
-    real = steps.STEPS[model]
+    real = steps.STEPS[model].__call__
     calls = {"n": 0}
 
     def dies_at_step_5(*a, **k):
@@ -63,13 +68,16 @@ def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setitem(steps.STEPS, model, dies_at_step_5)
+    monkeypatch.setattr(steps.STEPS[model], "__call__", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(tiny_dataset, tmp_path / "b", model=model, ckpt_every=3, **extra))
     run = next((tmp_path / "b").iterdir())
     assert load_checkpoint(run / "checkpoints/last.safetensors").meta["step"] == 3
-    monkeypatch.setitem(steps.STEPS, model, real)
-    train(TrainConfig(progress=False), resume=run)
+    if flat:
+        old = json.loads(FLAT_CONFIGS.read_text())[model]
+        (run / "config.json").write_text(json.dumps({**old, "data": str(tiny_dataset), "out": str(tmp_path / "b")}))
+    monkeypatch.setattr(steps.STEPS[model], "__call__", real)
+    train(make_config(progress=False), resume=run)
     for net in (["G"] if model == "ce" else ["G", "D"]):
         a, b = weights(full / "checkpoints/last.safetensors", net), weights(run / "checkpoints/last.safetensors", net)
         assert a.keys() == b.keys()
@@ -84,7 +92,7 @@ def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_pat
     ck = load_checkpoint(run / "checkpoints/last.safetensors")
     net = ck.build("G")
     assert net.arch.mask_channel and net.arch.skips and net.arch.image_size == 32
-    assert ck.meta["config"]["fill"] == "mean" and ck.meta["step"] == 6
+    assert ck.meta["config"]["g"]["fill"] == "mean" and ck.meta["step"] == 6
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     m = torch.zeros(2, 1, 32, 32)
     m[..., 4:12, 4:12] = 1
@@ -92,7 +100,7 @@ def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_pat
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
-    monkeypatch.setitem(steps.STEPS, "gan", nan_on_call(steps.STEPS["gan"], 5, "d_loss"))
+    monkeypatch.setattr(steps.GANStep, "__call__", nan_on_call(steps.GANStep.__call__, 5, "d_loss"))
     with pytest.raises(TrainingError, match="step 5: d_loss is nan") as e:
         train(tiny(tiny_dataset, tmp_path, model="gan", ckpt_every=2))
     run = next(tmp_path.iterdir())
@@ -115,7 +123,7 @@ def test_gan_logs_discriminator_accuracy(tiny_dataset, tmp_path):
 ])
 def test_bad_config_fails_fast_naming_the_field(kw, field):
     with pytest.raises(ValueError, match=f"'{field}'"):
-        resolve(TrainConfig(**{"data": "somewhere", **kw}))
+        resolve(make_config(**{"data": "somewhere", **kw}))
 
 
 def test_train_and_eval_commands_end_to_end(tiny_dataset, tmp_path, capsys):
@@ -169,7 +177,7 @@ def test_compiled_training_matches_eager(tiny_dataset, tmp_path):
 
 def test_bf16_is_refused_on_cpu():
     with pytest.raises(ValueError, match="precision"):
-        resolve(TrainConfig(data="x", precision="bf16"))
+        resolve(make_config(data="x", precision="bf16"))
 
 
 def test_level_psnr_loss_is_the_mean_over_levels_of_each_level_s_pooled_psnr():
@@ -227,7 +235,7 @@ def test_gan_step_computes_d_weight_gradients_once():
         first = next(nets[name].parameters())
         first.register_hook(lambda g, name=name: calls.__setitem__(name, calls[name] + 1))
     before = [p.detach().clone() for p in nets["D"].parameters()]
-    steps.gan_step(nets, opts, batch, cfg)
+    steps.GANStep(cfg.loss)(nets, opts, batch)
     assert calls == {"D": 1, "G": 1}
     assert all(p.requires_grad for p in nets["D"].parameters())
     assert any(not torch.equal(a, p) for a, p in zip(before, nets["D"].parameters()))  # D did learn
@@ -240,14 +248,26 @@ def test_validation_runs_one_view_and_gives_the_views_back(tiny_dataset, tmp_pat
     from odinpaint.training.trainer import build_networks, validate_run
 
     cfg = resolve(tiny(tiny_dataset, tmp_path, fill="mean", mask_channel=True, residual=True, tta=True, val_images=4))
-    nets = build_networks(cfg, 32)
+    nets = build_networks(cfg.for_size(32))
     g = nets["G"].train()
     batches = []
     forward = g._tanh_output
     monkeypatch.setattr(g, "_tanh_output", lambda x: batches.append(len(x)) or forward(x))
     validate_run(nets, DataSet(str(tiny_dataset)).split("val"), cfg, "cpu")
-    assert batches and max(batches) <= min(cfg.batch, 4)  # never the 8N batch of views
+    assert batches and max(batches) <= min(cfg.optim.batch, 4)  # never the 8N batch of views
     assert g.tta and g.training
     batches.clear()
     g.eval()(torch.zeros(2, 3, 32, 32), torch.ones(2, 1, 32, 32))
     assert batches == [16]  # outside validation the 8 views are back
+
+
+def test_gan_step_warns_of_discriminator_collapse_after_a_streak():
+    kind = steps.GANStep(make_config("gan").loss)
+    sure, unsure = {"d_acc_real": 1.0, "d_acc_fake": 0.995}, {"d_acc_real": 1.0, "d_acc_fake": 0.9}
+    assert [kind.health(s, sure, 10) for s in range(1, steps.COLLAPSE_LOGS)] == [None] * (steps.COLLAPSE_LOGS - 1)
+    assert kind.health(5, unsure, 10) is None  # the streak starts over
+    warnings = [kind.health(s, sure, 10) for s in range(steps.COLLAPSE_LOGS)]
+    assert warnings[:-1] == [None] * (steps.COLLAPSE_LOGS - 1)
+    assert warnings[-1].startswith(f"discriminator collapse: D accuracy >= 0.99 on real and fake for "
+                                   f"{steps.COLLAPSE_LOGS * 10} steps")
+    assert steps.CEStep(make_config("ce").loss).health(1, {"loss": 0.1}, 10) is None

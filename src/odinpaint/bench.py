@@ -102,13 +102,14 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
 
 
 # ----------------------------------------------------------------------------- training
-def train_config(model: str, size: int, **overrides):
-    """The configuration benchmarked: the quick preset at 64 px, the paper's widths at 128 px
-    (with a CPU-sized batch)."""
-    from odinpaint.training.config import TrainConfig, resolve
+def train_config(model: str | None, size: int, recipe: str | None = None, **settings):
+    """The configuration benchmarked (``recipe``'s, from odinpaint.training.config.RECIPES, when
+    given): the quick preset at 64 px, the paper's widths at 128 px (with a CPU-sized batch)."""
+    from odinpaint.training.config import make_config, resolve
 
-    kw = {"preset": "quick" if size <= 64 else "paper", "batch": None if size <= 64 else 16, **overrides}
-    return resolve(TrainConfig(model=model, data="bench", progress=False, **kw))
+    preset, cpu_batch = ("quick", {}) if size <= 64 else ("paper", {"batch": 16})
+    cfg = make_config(model, preset, recipe, data="bench", progress=False, **{**cpu_batch, **settings})
+    return resolve(cfg.for_size(size))
 
 
 def _train_setup(cfg, size: int):
@@ -116,11 +117,11 @@ def _train_setup(cfg, size: int):
     from odinpaint.training.trainer import build_networks, make_optimizers
 
     torch.manual_seed(0)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    nets = {k: n.to(memory_format=fmt).train() for k, n in build_networks(cfg, size).items()}
+    fmt = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+    nets = {k: n.to(memory_format=fmt).train() for k, n in build_networks(cfg.for_size(size)).items()}
     opts = make_optimizers(nets, cfg)
-    masks, levels = make_schedule("uniform", cfg.batch).sample(size, np.random.default_rng(0))
-    batch = {"image": (torch.rand(cfg.batch, 3, size, size) * 2 - 1).contiguous(memory_format=fmt),
+    masks, levels = make_schedule("uniform", cfg.optim.batch).sample(size, np.random.default_rng(0))
+    batch = {"image": (torch.rand(cfg.optim.batch, 3, size, size) * 2 - 1).contiguous(memory_format=fmt),
              "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=fmt),
              "level": torch.from_numpy(levels)}
     return nets, opts, batch
@@ -134,8 +135,8 @@ def train_flops_per_image(cfg, size: int) -> float:
 
     nets, opts, batch = _train_setup(cfg, size)
     with FlopCounterMode(display=False) as counter:
-        STEPS[cfg.model](nets, opts, batch, cfg)
-    return counter.get_total_flops() / cfg.batch
+        STEPS[cfg.model](cfg.loss)(nets, opts, batch)
+    return counter.get_total_flops() / cfg.optim.batch
 
 
 def _train_runner(cfg, size: int, compile: bool = False):
@@ -143,17 +144,17 @@ def _train_runner(cfg, size: int, compile: bool = False):
     from odinpaint.training.steps import STEPS
 
     nets, opts, batch = _train_setup(cfg, size)
-    step = STEPS[cfg.model]
+    step = STEPS[cfg.model](cfg.loss)
     compile_s = None
     if compile:  # as the trainer does it (train --compile)
         for net in nets.values():
             net.compile(dynamic=False)
         t = time.perf_counter()
-        step(nets, opts, batch, cfg)
+        step(nets, opts, batch)
         compile_s = time.perf_counter() - t
 
     def one():
-        _, logs = step(nets, opts, batch, cfg)
+        _, logs = step(nets, opts, batch)
         float(logs["loss"])  # wait for the device
 
     return one, compile_s
@@ -183,7 +184,7 @@ def bench_train_rounds(specs: list[dict], rounds: int, log=print) -> tuple[list[
             t = time.perf_counter()
             for _ in range(steps):
                 run()
-            rate = steps * s["cfg"].batch / (time.perf_counter() - t)
+            rate = steps * s["cfg"].optim.batch / (time.perf_counter() - t)
             peaks.append(matmul_peak(repeats=2))
             gflops = s["flops"] * rate / 1e9
             out["images_per_s"].append(rate)
@@ -206,20 +207,20 @@ def bench_training_fill(repeats: int) -> dict:
 
     from skimage import data as skdata
 
-    from odinpaint.experiment import IMPROVED_CE
     from odinpaint.models import inputs
     from odinpaint.training.schedule import make_schedule
     from odinpaint.training.steps import STEPS
 
-    cfg = train_config("ce", 64, **{k: v for k, v in IMPROVED_CE if k != "model"})
+    cfg = train_config(None, 64, recipe="improved-ce")
     nets, opts, _ = _train_setup(cfg, 64)
+    ce_step = STEPS["ce"](cfg.loss)
     rng = np.random.default_rng(0)
     photo = skdata.astronaut()
     batches = []
     for _ in range(3):
-        corners = rng.integers(0, photo.shape[0] - 64, (cfg.batch, 2))
+        corners = rng.integers(0, photo.shape[0] - 64, (cfg.optim.batch, 2))
         crops = np.stack([photo[y : y + 64, x : x + 64] for y, x in corners])
-        masks, levels = make_schedule("uniform", cfg.batch).sample(64, rng)
+        masks, levels = make_schedule("uniform", cfg.optim.batch).sample(64, rng)
         batches.append({"image": (torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1)
                         .contiguous(memory_format=torch.channels_last),
                         "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=torch.channels_last),
@@ -235,7 +236,7 @@ def bench_training_fill(repeats: int) -> dict:
         # the step reaches the fill through models.inputs: patched, it runs scikit-image's
         with mock.patch.object(inputs, "classical_fill", fn):
             for b in batches:
-                float(STEPS["ce"](nets, opts, b, cfg)[1]["loss"])
+                float(ce_step(nets, opts, b)[1]["loss"])
 
     t = time.perf_counter()
     fill(cached)  # builds the operators of these hole shapes
@@ -244,7 +245,7 @@ def bench_training_fill(repeats: int) -> dict:
                                     "step cached": lambda: step(cached), "step scikit-image": lambda: step(reference)},
                                    repeats)
     ms = {k: 1000 * v / len(batches) for k, v in seconds.items()}
-    return {"batch": cfg.batch, "first_batch_s": build_s,
+    return {"batch": cfg.optim.batch, "first_batch_s": build_s,
             "fill_ms": {"cached": ms["fill cached"], "scikit-image": ms["fill scikit-image"]},
             "step_ms": {"cached": ms["step cached"], "scikit-image": ms["step scikit-image"]},
             "fill_speedup": ms["fill scikit-image"] / ms["fill cached"],
@@ -288,16 +289,15 @@ def default_generator():
     """The shipped default model's generator, or its architecture untrained when the weights
     are not installed (speed does not depend on the weights)."""
     from odinpaint.inpainter import DEFAULT_MODEL
-    from odinpaint.models import ContextEncoder, ContextEncoderArch
+    from odinpaint.models import build
+    from odinpaint.training.config import make_config
 
     if DEFAULT_MODEL.is_file():
         from odinpaint.checkpoint import load_checkpoint
 
         return load_checkpoint(DEFAULT_MODEL).build("G"), "shipped default model"
     torch.manual_seed(0)
-    arch = ContextEncoderArch(64, 32, fill="biharmonic", mask_channel=True, skips=True, residual=True,
-                              min_correction=2.0, refine=True, tta=True)
-    return ContextEncoder(arch), "improved context encoder, untrained"
+    return build(make_config(recipe="improved-ce").for_size(64).g), "improved context encoder, untrained"
 
 
 def bench_inference(net, repeats: int, compile: bool) -> list[dict]:
@@ -398,13 +398,15 @@ def bench_fill(net, repeats: int) -> dict:
 def train_specs(compile: bool) -> list[dict]:
     """The training rows: each model at 64 and 128 px with the step's defaults, and for the
     context encoder the variants the defaults were chosen from."""
+    from odinpaint.training.config import with_settings
+
     specs = []
     for model, size in (("ce", 64), ("gan", 64), ("ce", 128), ("gan", 128)):
         base = train_config(model, size)
         variants = [("default", base, False)]
         if model == "ce":
-            variants += [("contiguous", replace(base, channels_last=False), False),
-                         ("fused adam", replace(base, fused_adam=True), False)]
+            variants += [("contiguous", with_settings(base, channels_last=False), False),
+                         ("fused adam", with_settings(base, fused_adam=True), False)]
             if compile:
                 variants.append(("torch.compile", base, True))
         flops = train_flops_per_image(base, size)
@@ -418,8 +420,8 @@ def train_rows(specs: list[dict], samples: list[dict]) -> list[dict]:
     and share of the peak (``fraction_of_peak``)."""
     rows = []
     for s, m in zip(specs, samples):
-        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].width,
-               "batch": s["cfg"].batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"],
+        row = {"model": s["model"], "size": s["size"], "variant": s["variant"], "width": s["cfg"].g.width,
+               "batch": s["cfg"].optim.batch, "gflop_per_image": s["flops"] / 1e9, "compile_s": m["compile_s"],
                "rounds": len(m["share"])}
         for key, name in (("images_per_s", "images_per_s"), ("gflops", "gflops"), ("share", "fraction_of_peak")):
             row[name] = float(np.median(m[key]))
@@ -448,7 +450,7 @@ def bench_training(cfg: BenchConfig, log=print) -> dict:
 def bench_loader_against_trainer(cfg: BenchConfig, train: list[dict], log=print) -> dict:
     """The loader's images/s, and its ratio to the fastest trainer (the context encoder at 64 px)."""
     trainer_rate = next(r["images_per_s"] for r in train if (r["model"], r["size"], r["variant"]) == ("ce", 64, "default"))
-    loader = bench_loader(cfg.data, 64, train_config("ce", 64).batch, cfg.repeats)
+    loader = bench_loader(cfg.data, 64, train_config("ce", 64).optim.batch, cfg.repeats)
     loader["trainer_images_per_s"] = trainer_rate
     loader["ratio"] = loader["images_per_s"] / trainer_rate
     log(f"loader {loader['source']} {loader['size']}px: {loader['images_per_s']:.0f} img/s, "
@@ -458,7 +460,6 @@ def bench_loader_against_trainer(cfg: BenchConfig, train: list[dict], log=print)
 
 def run_bench(cfg: BenchConfig | None = None, log=print) -> dict:
     cfg = (cfg or BenchConfig()).resolved()
-    from odinpaint.training.config import resolve  # noqa: F401  (import cost out of the timings)
 
     result = {"machine": machine_info(), "config": asdict(cfg)}
     log(f"bench on {result['machine']['cpu']} ({result['machine']['cores']} cores, "

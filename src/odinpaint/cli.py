@@ -94,20 +94,48 @@ def cmd_baseline(args) -> int:
 
 
 # ----------------------------------------------------------------------------- train / eval
-def _train_config(args):
-    from odinpaint.training.config import TrainConfig
+def _train_settings() -> dict:
+    """Every training setting of either model kind by flat name (odinpaint.training.config); a
+    setting both kinds have (width, fill ...) takes its help from the first."""
+    from odinpaint.training.config import MODELS, setting_fields
 
-    fields = ("model", "preset", "data", "out", "name", "schedule", "psnr_source", "psnr_every", "od_power",
-              "mask_kind", "batch", "epochs", "max_images", "lr", "lr_schedule", "beta1", "seed", "device", "precision",
-              "loss", "image_weight", "hole_weight", "composite", "gan_loss", "width", "d_width", "fill", "mask_channel",
-              "hole_aware", "residual", "min_correction", "refine", "tta", "skips", "sync_bn", "log_every", "val_every", "ckpt_every",
-              "val_images")
-    kw = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
-    if args.no_skip:
-        kw["skips"] = False
-    if args.hole_l1 is not None:
-        kw["hole_weight"] = args.hole_l1
-    return TrainConfig(**kw, channels_last=not args.no_channels_last, compile=args.compile, progress=not args.no_progress)
+    out = {}
+    for model in MODELS:
+        for name, (_, f) in setting_fields(model).items():
+            out.setdefault(name, f)
+    return out
+
+
+_FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _add_setting_options(p, settings: dict) -> None:
+    """One option per config field, from the field's metadata: its help, its ``choices``, other
+    spellings (``aliases``: --hole-l1 for --hole-weight, --no-skip for --no-skips, the report's
+    names), and ``cli=False`` for a field no flag sets. A bool gives --x and --no-x. An option
+    left out is absent from the parsed arguments, so the field keeps the preset's value."""
+    for name, f in settings.items():
+        meta = f.metadata
+        if not meta.get("cli", True):
+            continue
+        kind = _FIELD_TYPES[f.type.removesuffix(" | None")]
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                           help=meta["help"])
+            for alias in meta.get("aliases", ()):
+                p.add_argument(alias, dest=name, action="store_false", default=argparse.SUPPRESS,
+                               help=f"the same as --no-{flag[2:]}")
+        else:
+            p.add_argument(flag, *meta.get("aliases", ()), dest=name, type=kind, choices=meta.get("choices"),
+                           metavar=meta.get("metavar"), default=argparse.SUPPRESS, help=meta["help"])
+
+
+def _train_config(args):
+    from odinpaint.training.config import make_config
+
+    given = {name: getattr(args, name) for name in _train_settings() if hasattr(args, name)}
+    return make_config(args.model, args.preset, args.recipe, **given)
 
 
 def _say():
@@ -125,10 +153,11 @@ def cmd_train(args) -> int:
     say = _say()
     with session():
         if args.resume:
-            run_dir = train(C.TrainConfig(progress=not args.no_progress), resume=args.resume)
+            run_dir = train(C.make_config(progress=getattr(args, "progress", True)), resume=args.resume)
         else:
             cfg = C.resolve(_train_config(args))
-            say("options that differ from the defaults: " + ", ".join(f"{k}={v}" for k, v in C.non_defaults(cfg).items()))
+            say(f"options that differ from the preset {cfg.preset}: "
+                + ", ".join(f"{k}={v}" for k, v in C.non_defaults(cfg).items()))
             if args.dry_run:
                 say(json.dumps(C.to_dict(cfg), indent=1))
                 return 0
@@ -161,14 +190,13 @@ def cmd_eval(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from odinpaint.evaluate import EvalConfig
     from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
     from odinpaint.training.distributed import session
 
     cfg = ExperimentConfig(data=args.data, preset=args.preset, out=args.out or "",
                            only=tuple(x for x in (args.only or "").split(",") if x), budget_minutes=args.budget_minutes,
                            seed=args.seed, seeds=args.seeds, device=args.device, progress=not args.no_progress,
-                           eval=EvalConfig(max_images=args.max_images, masks_per_image=args.masks_per_image))
+                           eval=_eval_config(args))
     say = _say()
     with session():
         if args.dry_run:
@@ -268,12 +296,7 @@ def _add_eval_options(p) -> None:
 
 
 # ----------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="odinpaint", description="On-demand image inpainting.")
-    p.add_argument("--version", action="version", version=f"odinpaint {__version__}")
-    p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_data_command(sub) -> None:
     data = sub.add_parser("data", help="prepare data sets").add_subparsers(dest="data_command", required=True)
     dp = data.add_parser("prepare", help="turn images into a memory-mapped data set directory",
                          description="SOURCE is 'photos' (Debian photo packages: wallpapers train, opencv-doc "
@@ -292,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--photos-root", default="/", help=argparse.SUPPRESS)  # tests point this at a fixture tree
     dp.set_defaults(func=cmd_data_prepare)
 
+
+def _add_baseline_command(sub) -> None:
     bp = sub.add_parser("baseline", help="evaluate classical inpainting on the test split")
     bp.add_argument("--data", required=True, help="data set directory")
     bp.add_argument("--method", choices=("telea", "ns", "biharmonic", "all"), default="all")
@@ -299,62 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out", help="directory for report.json/.md (default: DATA/baselines)")
     bp.set_defaults(func=cmd_baseline)
 
+
+def _add_train_command(sub) -> None:
+    from odinpaint.training.config import MODELS, PRESETS, RECIPES
+
     tp = sub.add_parser("train", help="train a model (context encoder or GAN) with on-demand learning",
                         description="Options left out take the preset's value (see odinpaint.training.config).")
-    tp.add_argument("--model", choices=("ce", "gan"), default="ce", help="ce: context encoder; gan: U-Net + PatchGAN")
-    tp.add_argument("--data", help="prepared data set directory")
-    tp.add_argument("--preset", choices=("paper", "improved", "quick"), default="quick")
-    tp.add_argument("--schedule", default="on-demand", help="on-demand | uniform | fixed:L | random")
-    tp.add_argument("--psnr-source", choices=("batch", "val"), help="on-demand PSNR from the training batch or the val set")
-    tp.add_argument("--psnr-every", type=int, help="steps between allocation updates (batch source)")
-    tp.add_argument("--od-power", type=float, help="exponent k on 1/PSNR (1 = the paper)")
-    tp.add_argument("--mask-kind", choices=MASK_KINDS)
-    tp.add_argument("--epochs", type=float)
-    tp.add_argument("--max-images", type=int, help="budget in training images seen (overrides --epochs)")
-    tp.add_argument("--batch", type=int)
-    tp.add_argument("--lr", type=float)
-    tp.add_argument("--lr-schedule", choices=("constant", "cosine"), help="cosine: 2%% warm-up, then decay to 0")
-    tp.add_argument("--beta1", type=float)
-    tp.add_argument("--seed", type=int)
-    tp.add_argument("--device", help="cpu | cuda | cuda:N")
-    tp.add_argument("--out", help="parent directory of run directories (default: runs)")
-    tp.add_argument("--name", help="run name (default: model-schedule-preset)")
-    tp.add_argument("--loss", choices=("l1", "l2", "psnr", "level-psnr"), help="psnr: the hole term is minus the per-sample hole PSNR; "
-                    "level-psnr: minus each level's PSNR of its mean hole MSE, averaged over levels")
-    tp.add_argument("--image-weight", type=float, help="weight of the whole-image reconstruction term")
-    tp.add_argument("--hole-weight", type=float, help="weight of the hole-only reconstruction term")
-    tp.add_argument("--hole-l1", type=float, metavar="W", help="GAN: add W x L1 on the hole (the report's trial)")
-    tp.add_argument("--composite", action=argparse.BooleanOptionalAction, help="losses and D see the composited output")
-    tp.add_argument("--gan-loss", choices=("vanilla", "lsgan"))
-    tp.add_argument("--width", type=int, help="generator base width")
-    tp.add_argument("--d-width", type=int, help="discriminator base width")
-    tp.add_argument("--fill", choices=("black", "mean", "noise", "telea", "ns", "biharmonic"), help="hole fill on input")
-    tp.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, help="mask as an extra input channel")
-    tp.add_argument("--skips", action=argparse.BooleanOptionalAction, help="encoder-decoder skip connections")
-    tp.add_argument("--no-skip", action="store_true", help="GAN: remove the U-Net skips (the report's trial)")
-    tp.add_argument("--residual", action=argparse.BooleanOptionalAction, help="CE: output = input fill + correction")
-    tp.add_argument("--min-correction", type=float, metavar="GREY", help="CE residual: at inference, drop "
-                                                                         "corrections under GREY levels")
-    tp.add_argument("--refine", action=argparse.BooleanOptionalAction,
-                    help="CE: full-resolution head (two 3x3 convs over decoder features and the input)")
-    tp.add_argument("--tta", action=argparse.BooleanOptionalAction,
-                    help="CE: at inference, average over the 8 flips and transposes of the input")
-    tp.add_argument("--hole-aware", action=argparse.BooleanOptionalAction, help="GAN: D sees the mask, judged on hole patches")
-    tp.add_argument("--sync-bn", action=argparse.BooleanOptionalAction,
-                    help="under torchrun: BatchNorm statistics over every process's images "
-                         "(default: on when a process gets fewer than 32 images of the batch)")
-    tp.add_argument("--log-every", type=int)
-    tp.add_argument("--val-every", type=int)
-    tp.add_argument("--ckpt-every", type=int)
-    tp.add_argument("--val-images", type=int)
-    tp.add_argument("--no-channels-last", action="store_true", help="contiguous memory (channels_last is faster on CPU)")
-    tp.add_argument("--compile", action="store_true", help="torch.compile the networks (see odinpaint bench)")
-    tp.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast on CUDA only (default fp32)")
-    tp.add_argument("--no-progress", action="store_true")
+    tp.add_argument("--model", choices=tuple(MODELS), help="ce: context encoder; gan: U-Net + PatchGAN "
+                                                             "(default: the recipe's, else ce)")
+    tp.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="where unset values come from")
+    tp.add_argument("--recipe", choices=tuple(RECIPES), help="a named set of settings over the preset's "
+                                                              "(the experiment's and the shipped model's)")
+    _add_setting_options(tp, _train_settings())
     tp.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tp.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
     tp.set_defaults(func=cmd_train)
 
+
+def _add_experiment_command(sub) -> None:
     xp = sub.add_parser("experiment", help="the report's whole study: every arm trained, evaluated, reported",
                         description="Runs the declared arms (odinpaint.experiment.ARMS) with equal budgets per family "
                                     "and the same evaluation masks, then writes OUT/report/index.html. Complete arms "
@@ -369,12 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--seed", type=int, default=0, help="first seed; seed k of an arm is SEED + k")
     xp.add_argument("--seeds", type=int, default=0, help="seeds per learned arm (default: the preset's)")
     xp.add_argument("--device", default="cpu")
-    xp.add_argument("--max-images", type=int, default=250, help="test images used (evenly spaced)")
-    xp.add_argument("--masks-per-image", type=int, default=4)
+    _add_eval_options(xp)
     xp.add_argument("--no-progress", action="store_true")
     xp.add_argument("--dry-run", action="store_true", help="list the arms with their settings and budgets, then exit")
     xp.set_defaults(func=cmd_experiment)
 
+
+def _add_fill_command(sub) -> None:
     fill_help = [
         "Fill the hole(s) of an image of any size.",
         "Method: each connected hole gets a square context window around it (the hole spans at most 55% of its "
@@ -404,6 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--no-progress", action="store_true")
     fp.set_defaults(func=cmd_fill)
 
+
+def _add_serve_command(sub) -> None:
     sp = sub.add_parser("serve", help="a local web page with a brush, and a REST API")
     sp.add_argument("--model", help="a checkpoint (.safetensors) or an ONNX export (.onnx); default: the shipped model")
     sp.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
@@ -414,12 +404,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="cpu")
     sp.set_defaults(func=cmd_serve)
 
+
+def _add_export_command(sub) -> None:
     op = sub.add_parser("export", help="export a checkpoint's generator to ONNX, or its weights alone")
     op.add_argument("checkpoint")
     op.add_argument("--onnx", metavar="OUT.onnx", help="an ONNX graph for onnxruntime")
     op.add_argument("--weights", metavar="OUT.safetensors", help="the generator's weights without optimizer state")
     op.set_defaults(func=cmd_export)
 
+
+def _add_bench_command(sub) -> None:
     bp = sub.add_parser("bench", help="measure training and inference speed against this machine's matmul peak",
                         description="Medians after warm-up; training FLOPs from torch.utils.flop_counter. "
                                     "Prints a table and the goals; --json writes every figure.")
@@ -431,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                               "not with --quick)")
     bp.set_defaults(func=cmd_bench)
 
+
+def _add_eval_command(sub) -> None:
     ep = sub.add_parser("eval", help="evaluate a checkpoint per level, beside the classical baselines")
     ep.add_argument("checkpoint")
     ep.add_argument("--data", required=True)
@@ -440,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", help="directory for the report (default: RUN/eval)")
     ep.set_defaults(func=cmd_eval)
 
+
+def _add_eval_photos_command(sub) -> None:
     pp = sub.add_parser("eval-photos", help="score the model as `fill` runs it, on whole photos at 256 and 512 px, "
                                             "beside the classical methods at full resolution",
                         description="Holes: squares of 15-47%% of the shorter side and free-form strokes of 10-50%% "
@@ -453,6 +451,23 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", help="directory for photo_eval.md/.json and the sample grids (default runs/photo-eval)")
     pp.add_argument("--no-progress", action="store_true")
     pp.set_defaults(func=cmd_eval_photos)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="odinpaint", description="On-demand image inpainting.")
+    p.add_argument("--version", action="version", version=f"odinpaint {__version__}")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_data_command(sub)
+    _add_baseline_command(sub)
+    _add_train_command(sub)
+    _add_experiment_command(sub)
+    _add_fill_command(sub)
+    _add_serve_command(sub)
+    _add_export_command(sub)
+    _add_bench_command(sub)
+    _add_eval_command(sub)
+    _add_eval_photos_command(sub)
     return p
 
 

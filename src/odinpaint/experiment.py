@@ -33,7 +33,7 @@ from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
 from odinpaint.training import distributed
-from odinpaint.training.config import TrainConfig, resolve
+from odinpaint.training.config import RECIPES, TrainConfig, from_dict, make_config, resolve, setting_fields, settings
 
 
 @dataclass(frozen=True)
@@ -41,51 +41,46 @@ class Arm:
     name: str          # directory and table name
     family: str        # ce | gan | classical
     label: str         # what the report calls it
-    settings: tuple = ()  # TrainConfig overrides as (field, value) pairs
+    settings: tuple = ()  # settings over the recipe's, as (name, value) pairs (odinpaint.training.config)
     why: str = ""      # the question this arm answers
+    recipe: str = ""   # the training recipe, by name (odinpaint.training.config.RECIPES); "" for classical arms
 
     def overrides(self) -> dict:
-        return dict(self.settings)
+        """Every setting the arm gives its training: the recipe's (model first), then its own."""
+        return {**(RECIPES[self.recipe] if self.recipe else {}), **dict(self.settings)}
 
-
-# The quality levers that paid (README, "Quality"): a biharmonic pre-fill the network corrects
-# (residual output), encoder-decoder skips, a mask channel, a full-resolution head, the
-# level-PSNR loss on the composited output, a cosine schedule, and at inference the mean over
-# the 8 flips/transposes with corrections under 2 grey levels dropped.
-IMPROVED_CE = (("model", "ce"), ("fill", "biharmonic"), ("mask_channel", True), ("skips", True), ("residual", True),
-               ("refine", True), ("composite", True), ("loss", "level-psnr"), ("image_weight", 0.0),
-               ("hole_weight", 1.0), ("lr_schedule", "cosine"), ("tta", True), ("min_correction", 2.0))
 
 # The declared study. Seed-faithful arms reproduce the report; the last GAN arm is its
 # proposed future work; the classical arms are the bar every learned model must clear. The
 # arms the report's claims compare are named here once (STUDY below refers to them).
-CE_ON_DEMAND = Arm("ce-on-demand", "ce", "CE on-demand", (("model", "ce"), ("schedule", "on-demand")),
-                   "the report's CNN with on-demand learning")
-CE_FIXED5 = Arm("ce-fixed5", "ce", "CE fixed:5", (("model", "ce"), ("schedule", "fixed:5")),
-                "the report's comparison: trained on the largest holes only (90 px at 128 px)")
-CE_UNIFORM = Arm("ce-uniform", "ce", "CE uniform", (("model", "ce"), ("schedule", "uniform")),
-                 "equal split between levels: does the PSNR feedback matter?")
+CE_ON_DEMAND = Arm("ce-on-demand", "ce", "CE on-demand", (("schedule", "on-demand"),),
+                   "the report's CNN with on-demand learning", recipe="seed-faithful-ce")
+CE_FIXED5 = Arm("ce-fixed5", "ce", "CE fixed:5", (("schedule", "fixed:5"),),
+                "the report's comparison: trained on the largest holes only (90 px at 128 px)", recipe="seed-faithful-ce")
+CE_UNIFORM = Arm("ce-uniform", "ce", "CE uniform", (("schedule", "uniform"),),
+                 "equal split between levels: does the PSNR feedback matter?", recipe="seed-faithful-ce")
 # the specialist of each level, trained on its holes only (fixed:5 is also the report's comparison)
-SPECIALIST_ARMS = (*(Arm(f"ce-fixed{lv}", "ce", f"CE fixed:{lv}", (("model", "ce"), ("schedule", f"fixed:{lv}")),
-                         f"the specialist of level {lv}: does one on-demand model do as well as one per level?")
-                     for lv in range(1, 5)), CE_FIXED5)
-CE_IMPROVED = Arm("ce-improved", "ce", "CE improved (biharmonic start, level-PSNR loss)", IMPROVED_CE + (("schedule", "on-demand"),),
-                  "ours: starts from biharmonic inpainting and learns a correction; on-demand allocation")
-CE_IMPROVED_UNIFORM = Arm("ce-improved-uniform", "ce", "CE improved, uniform", IMPROVED_CE + (("schedule", "uniform"),),
-                          "does on-demand allocation beat a uniform split for the improved model?")
-GAN_ON_DEMAND = Arm("gan-on-demand", "gan", "GAN on-demand", (("model", "gan"), ("schedule", "on-demand")),
-                    "the report's conditional GAN, seed-faithful (black fill, no mask channel)")
-GAN_NO_SKIP = Arm("gan-no-skip", "gan", "GAN --no-skip", (("model", "gan"), ("skips", False)),
-                  "the report's first trial: U-Net skips removed")
-GAN_HOLE_L1 = Arm("gan-hole-l1", "gan", "GAN --hole-l1 100", (("model", "gan"), ("hole_weight", 100.0)),
-                  "the report's second trial: an extra L1 term on the hole")
-GAN_IMPROVED = Arm("gan-improved", "gan", "GAN improved + hole-aware D",
-                   (("model", "gan"), ("fill", "mean"), ("mask_channel", True), ("composite", True), ("hole_aware", True)),
-                   "the report's future work: D attends to the hole; mean fill and mask channel against dark fill")
+SPECIALIST_ARMS = (*(Arm(f"ce-fixed{lv}", "ce", f"CE fixed:{lv}", (("schedule", f"fixed:{lv}"),),
+                         f"the specialist of level {lv}: does one on-demand model do as well as one per level?",
+                         recipe="seed-faithful-ce") for lv in range(1, 5)), CE_FIXED5)
+CE_IMPROVED = Arm("ce-improved", "ce", "CE improved (biharmonic start, level-PSNR loss)", (("schedule", "on-demand"),),
+                  "ours: starts from biharmonic inpainting and learns a correction; on-demand allocation",
+                  recipe="improved-ce")
+CE_IMPROVED_UNIFORM = Arm("ce-improved-uniform", "ce", "CE improved, uniform", (("schedule", "uniform"),),
+                          "does on-demand allocation beat a uniform split for the improved model?", recipe="improved-ce")
+GAN_ON_DEMAND = Arm("gan-on-demand", "gan", "GAN on-demand", (("schedule", "on-demand"),),
+                    "the report's conditional GAN, seed-faithful (black fill, no mask channel)", recipe="seed-faithful-gan")
+GAN_NO_SKIP = Arm("gan-no-skip", "gan", "GAN --no-skip", (("skips", False),),
+                  "the report's first trial: U-Net skips removed", recipe="seed-faithful-gan")
+GAN_HOLE_L1 = Arm("gan-hole-l1", "gan", "GAN --hole-l1 100", (("hole_weight", 100.0),),
+                  "the report's second trial: an extra L1 term on the hole", recipe="seed-faithful-gan")
+GAN_IMPROVED = Arm("gan-improved", "gan", "GAN improved + hole-aware D", (),
+                   "the report's future work: D attends to the hole; mean fill and mask channel against dark fill",
+                   recipe="improved-gan")
 ARMS = (
     CE_ON_DEMAND, CE_FIXED5, CE_UNIFORM,
-    Arm("ce-random", "ce", "CE random", (("model", "ce"), ("schedule", "random")),
-        "hole side uniform over the whole range, no levels"),
+    Arm("ce-random", "ce", "CE random", (("schedule", "random"),),
+        "hole side uniform over the whole range, no levels", recipe="seed-faithful-ce"),
     *SPECIALIST_ARMS[:4], CE_IMPROVED, CE_IMPROVED_UNIFORM, GAN_ON_DEMAND, GAN_NO_SKIP, GAN_HOLE_L1, GAN_IMPROVED,
     Arm("telea", "classical", "Telea", why="OpenCV fast marching"),
     Arm("ns", "classical", "Navier-Stokes", why="OpenCV Navier-Stokes"),
@@ -184,9 +179,11 @@ def arm_train_config(cfg: ExperimentConfig, arm: Arm, images: int | None, seed: 
     """One arm's training configuration; ``seed`` (default: the first) drives its weights'
     initialisation and its data order, never the test masks."""
     seed = cfg.seed if seed is None else seed
-    tc = TrainConfig(preset=TRAIN_PRESET[cfg.preset], data=cfg.data, seed=seed, device=cfg.device,
-                     name=arm.name, progress=cfg.progress, max_images=images or 0)
-    return resolve(replace(tc, **{**arm.overrides(), **cfg.train_overrides}))
+    base = dict(data=cfg.data, seed=seed, device=cfg.device, name=arm.name, progress=cfg.progress, max_images=images or 0)
+    arm_settings = arm.overrides()
+    # the experiment's overrides (tests use tiny widths) go wherever the arm's model has the setting
+    shared = {k: v for k, v in cfg.train_overrides.items() if k in setting_fields(arm_settings["model"])}
+    return resolve(make_config(preset=TRAIN_PRESET[cfg.preset], **{**base, **arm_settings, **shared}))
 
 
 def family_budgets(cfg: ExperimentConfig, arms: list[Arm]) -> dict:
@@ -228,9 +225,10 @@ def arm_action(tc: TrainConfig, run_dir: Path) -> str:
     """What one arm needs: ``reused`` (complete with these settings), ``resumed`` or ``trained``;
     clears a run that cannot be continued."""
     if arm_complete(run_dir):
-        # fields added to TrainConfig since the run was made take their defaults
-        stored = {**asdict(TrainConfig()), **json.loads((run_dir / "config.json").read_text())}
-        if stored == asdict(replace(tc, progress=stored["progress"])):
+        # fields added to the config since the run was made take their defaults; the data set
+        # decides the image size, and the progress bar changes nothing
+        stored = from_dict(json.loads((run_dir / "config.json").read_text())).for_size(tc.g.image_size)
+        if replace(stored, run=replace(stored.run, progress=tc.run.progress)) == tc:
             return "reused"
         shutil.rmtree(run_dir)  # settings changed since: this arm's old run no longer answers the question
     if (run_dir / "checkpoints" / "last.safetensors").is_file():
@@ -257,7 +255,7 @@ def train_arm(cfg: ExperimentConfig, arm: Arm, images: int | None, run_dir: Path
 def _speed_kind(cfg: ExperimentConfig, arm: Arm) -> tuple:
     """Arms of one kind train at about one speed: the family, and whether a classical fill
     (computed on the CPU for every batch) starts the network."""
-    return arm.family, arm_train_config(cfg, arm, None).fill in BASELINES
+    return arm.family, arm_train_config(cfg, arm, None).g.fill in BASELINES
 
 
 def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict, seconds_per_image: dict) -> str:
@@ -353,11 +351,12 @@ def dry_run(cfg: ExperimentConfig) -> str:
             lines.append(f"  {arm.name:20s} classical  {arm.label}")
             continue
         tc = arm_train_config(cfg, arm, budgets.get(arm.family))
-        budget = f"{tc.max_images:,} images" if tc.max_images else f"{tc.epochs} epochs"
+        s = settings(tc)  # None for a setting the arm's model has not
+        budget = f"{s['max_images']:,} images" if s["max_images"] else f"{s['epochs']} epochs"
         done = sum(arm_complete(arm_dir(cfg, arm, seed)) for seed in seeds(cfg))
         status = f"{done} of {cfg.seeds} seed(s) complete, reused" if done else "to train"
-        lines.append(f"  {arm.name:20s} {arm.family:5s} {budget:>15s} x {cfg.seeds} seed(s)  schedule={tc.schedule} "
-                     f"width={tc.width} batch={tc.batch} fill={tc.fill} mask_channel={tc.mask_channel} skips={tc.skips} "
-                     f"residual={tc.residual} composite={tc.composite} loss={tc.loss} image_weight={tc.image_weight} "
-                     f"hole_weight={tc.hole_weight} hole_aware={tc.hole_aware}  [{status}]")
+        shown = ("schedule", "width", "batch", "fill", "mask_channel", "skips", "residual", "composite", "loss",
+                 "image_weight", "hole_weight", "hole_aware")
+        lines.append(f"  {arm.name:20s} {arm.family:5s} {budget:>15s} x {cfg.seeds} seed(s)  "
+                     + " ".join(f"{k}={s.get(k)}" for k in shown) + f"  [{status}]")
     return "\n".join(lines)

@@ -69,7 +69,9 @@ def border_band(mask: torch.Tensor, width: int = BORDER_PX) -> torch.Tensor:
     return mask - eroded
 
 
-def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+def masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Each sample's mean of ``x`` where ``m`` is set, shape (N,); 0 for an empty mask. The
+    metrics here and the training losses (odinpaint.training.steps) both average through it."""
     m = m.expand_as(x)
     return (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
 
@@ -84,9 +86,9 @@ def image_metrics(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -
         "psnr_hole": psnr_hole(out, image, mask),
         "psnr": psnr(out, image),
         "ssim": ssim,
-        "l1_hole": _masked_mean(diff.abs(), mask),
-        "bias_hole": _masked_mean(diff, mask),
-        "border_err": _masked_mean(diff.abs(), border_band(mask)),
+        "l1_hole": masked_mean(diff.abs(), mask),
+        "bias_hole": masked_mean(diff, mask),
+        "border_err": masked_mean(diff.abs(), border_band(mask)),
         "psnr_known": psnr_hole(composite(image, pred.clamp(-1, 1), mask), image, 1 - mask),
     }
 

@@ -165,7 +165,8 @@ def fig_family_curves(stats_by_arm: dict, labels, family: str, path):
     for a, stats in stats_by_arm.items():
         vals = [r for r in stats if r.get("event") == "val"]
         start = next((r for r in stats if r.get("event") == "start"), {})
-        batch = start.get("config", {}).get("batch", 1)
+        config = start.get("config", {})
+        batch = config.get("optim", config).get("batch", 1)  # the nested config, or an earlier run's flat one
         x = [r["step"] * batch for r in vals]
         for lv, ax in enumerate(axes.flat[:5]):
             ax.plot(x, [r["psnr_hole"][lv] for r in vals], marker="o", ms=3, label=labels[a])

@@ -16,30 +16,38 @@ half-resolution features and cannot place a one-pixel correction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from odinpaint.models.inputs import model_input, validate_generator_arch
+from odinpaint.models.inputs import FILLS, fail, model_input, validate_generator_arch
 
 BOTTLENECK = 4  # spatial side of the channel-wise fully connected layer
 
 
 @dataclass
 class ContextEncoderArch:
-    image_size: int = 64       # input side, px (a power of two >= 16)
-    width: int = 32            # channels of the first conv; then 2x, 4x, 8x, 8x ...
-    fill: str = "black"        # what the hole holds on input: black (the report) | mean | noise
-    mask_channel: bool = False # give the mask as a fourth input channel
-    skips: bool = False        # U-Net-style encoder-to-decoder skips (keeps detail near small holes)
-    residual: bool = False     # output = filled input + a learned correction (starts at the fill, e.g. Telea)
-    min_correction: float = 0.0  # residual, at inference: corrections under this many grey levels are dropped
-    refine: bool = False       # full-resolution head: two 3x3 convs over decoder features + the input
-    tta: bool = False          # at inference, average over the 8 flips and transposes of the input
+    image_size: int = field(default=64, metadata=dict(cli=False, help="input side, px (a power of two >= 16)"))
+    width: int = field(default=32, metadata=dict(help="channels of the first conv; then 2x, 4x, 8x, 8x ..."))
+    fill: str = field(default="black", metadata=dict(choices=FILLS, help="what the hole holds on input (black: the report)"))
+    mask_channel: bool = field(default=False, metadata=dict(help="the mask as a fourth input channel"))
+    skips: bool = field(default=False, metadata=dict(
+        help="encoder-decoder skips (U-Net style: keeps detail near small holes)", aliases=("--no-skip",)))
+    residual: bool = field(default=False, metadata=dict(
+        help="CE: output = input fill + a learned correction (starts at the fill, e.g. biharmonic)"))
+    min_correction: float = field(default=0.0, metadata=dict(
+        metavar="GREY", help="CE residual: at inference, corrections under GREY levels are dropped"))
+    refine: bool = field(default=False, metadata=dict(
+        help="CE: full-resolution head (two 3x3 convs over decoder features and the input)"))
+    tta: bool = field(default=False, metadata=dict(help="CE: at inference, average over the 8 flips and transposes"))
 
     def validate(self) -> None:
         validate_generator_arch(self)
+        if not 0 <= self.min_correction < 255:
+            fail(self, "min_correction", f"must be in [0, 255) grey levels, got {self.min_correction}")
+        if self.min_correction and not self.residual:
+            fail(self, "min_correction", "applies to a residual correction: needs residual")
 
     @property
     def n_layers(self) -> int:

@@ -24,14 +24,19 @@ FILLS = ("black", "mean", "noise", *BASELINES)
 MEAN_PIXEL = (117 / 255, 104 / 255, 123 / 255)
 
 
+def fail(arch, field: str, msg: str):
+    """A bad architecture field, named as a config error is (``config field 'fill': ...``)."""
+    raise UserError(f"config field '{field}' ({type(arch).__name__}): {msg}")
+
+
 def validate_generator_arch(arch) -> None:
     """Checks shared by every generator architecture (image_size, width, fill)."""
     if arch.image_size < 16 or arch.image_size & (arch.image_size - 1):
-        raise UserError(f"arch.image_size must be a power of two >= 16, got {arch.image_size}")
+        fail(arch, "image_size", f"must be a power of two >= 16, got {arch.image_size}")
     if arch.width < 1:
-        raise UserError(f"arch.width must be positive, got {arch.width}")
+        fail(arch, "width", f"must be positive, got {arch.width}")
     if arch.fill not in FILLS:
-        raise UserError(f"arch.fill must be one of {', '.join(FILLS)}, got {arch.fill!r}")
+        fail(arch, "fill", f"must be one of {', '.join(FILLS)}, got {arch.fill!r}")
 
 
 def fill_values(kind: str, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

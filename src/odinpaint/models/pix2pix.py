@@ -11,24 +11,26 @@ discriminator, with the report's trials and its proposed hole-aware discriminato
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from odinpaint.errors import UserError
-from odinpaint.models.inputs import model_input, validate_generator_arch
+from odinpaint.models.inputs import FILLS, fail, model_input, validate_generator_arch
 
 
 @dataclass
 class UNetArch:
-    image_size: int = 64       # input side, px; log2(size) downsamplings to 1x1 (7 at 128, 6 at 64)
-    width: int = 64            # channels of the first conv; then 2x, 4x, 8x, 8x ...
-    fill: str = "black"        # hole fill on input: black (the report) | mean | noise
-    mask_channel: bool = False # give the mask as a fourth input channel
-    skips: bool = True         # the U-Net skips; False is the report's "remove U-Net" trial
-    dropout: float = 0.5       # in the three innermost decoder blocks, pix2pix's noise source
+    image_size: int = field(default=64, metadata=dict(
+        cli=False, help="input side, px; log2(size) downsamplings to 1x1 (7 at 128, 6 at 64)"))
+    width: int = field(default=64, metadata=dict(help="channels of the first conv; then 2x, 4x, 8x, 8x ..."))
+    fill: str = field(default="black", metadata=dict(choices=FILLS, help="what the hole holds on input (black: the report)"))
+    mask_channel: bool = field(default=False, metadata=dict(help="the mask as a fourth input channel"))
+    skips: bool = field(default=True, metadata=dict(
+        help="the U-Net skips; --no-skip is the report's 'remove U-Net' trial", aliases=("--no-skip",)))
+    dropout: float = field(default=0.5, metadata=dict(
+        help="GAN: dropout in the three innermost decoder blocks, pix2pix's noise source"))
 
     def validate(self) -> None:
         validate_generator_arch(self)
@@ -86,13 +88,16 @@ class UNet(nn.Module):
 
 @dataclass
 class PatchGANArch:
-    width: int = 64            # channels of the first conv
-    n_layers: int = 3          # strided layers: 3 gives pix2pix's 70x70 receptive field
-    hole_aware: bool = False   # D sees the mask, and its loss counts only patches that overlap the hole
+    # Its settings are named d_width and d_n_layers beside the generator's (odinpaint.training.config).
+    width: int = field(default=64, metadata=dict(help="GAN: discriminator base channels"))
+    n_layers: int = field(default=3, metadata=dict(help="GAN: D's strided layers; 3 gives pix2pix's 70x70 receptive field"))
+    hole_aware: bool = field(default=False, metadata=dict(
+        flag="hole_aware", help="GAN: D sees the mask, and its loss counts only patches that overlap the hole"))
 
     def validate(self) -> None:
-        if self.width < 1 or self.n_layers < 1:
-            raise UserError(f"PatchGAN width and n_layers must be positive, got {self.width}, {self.n_layers}")
+        for name in ("width", "n_layers"):
+            if getattr(self, name) < 1:
+                fail(self, name, f"must be positive, got {getattr(self, name)}")
 
 
 class PatchGAN(nn.Module):

@@ -1,16 +1,20 @@
 """The one training loop, for the context encoder and the GAN alike.
 
-    >>> from odinpaint.training.config import TrainConfig
+    >>> from odinpaint.training.config import make_config
     >>> from odinpaint.training.trainer import train
-    >>> run_dir = train(TrainConfig(model="ce", preset="quick", data="data/photos64", max_images=20000))
+    >>> run_dir = train(make_config("ce", "quick", data="data/photos64", max_images=20000))
     >>> run_dir = train(resume=run_dir)        # continues exactly where it stopped
 
 Per step: the schedule splits the batch between levels, masks are drawn, the model's step
-runs, per-level PSNR of the composited output feeds the schedule. A run directory holds
+runs, per-level PSNR of the composited output feeds the schedule. ``train`` is a short loop
+over named parts: ``setup`` (a new run and a resumed one alike), ``train_step``, ``allocate``,
+``log_progress``, ``validate`` and ``checkpoint``; a ``Run`` holds what does not change, a
+``TrainState`` what does (and packs what a checkpoint keeps of it). The model kind's step
+(``odinpaint.training.steps.STEPS``) owns its losses, logs and health checks. A run directory holds
 ``config.json``, ``stats.jsonl`` (everything logged), ``checkpoints/{last,best}.safetensors``
 and PNG plots made from ``stats.jsonl``.
 
-Everything random derives from ``cfg.seed``: the data order and the masks of step ``s`` are
+Everything random derives from ``cfg.run.seed``: the data order and the masks of step ``s`` are
 pure functions of (seed, s), and torch's RNG state is checkpointed, so a resumed run on CPU
 gives the same weights as one that never stopped.
 
@@ -25,7 +29,7 @@ import functools
 import json
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +42,14 @@ from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
-from odinpaint.models import ContextEncoder, ContextEncoderArch, PatchGAN, PatchGANArch, UNet, UNetArch
+from odinpaint.models import build, count_parameters
 from odinpaint.training import config as C
 from odinpaint.training import distributed
-from odinpaint.training.schedule import make_schedule
+from odinpaint.training.schedule import Schedule, make_schedule
 from odinpaint.tensors import to_tensor
 from odinpaint.training.steps import STEPS
 
 VAL_SEED = EVAL_SEED + 1  # validation masks differ from the test masks
-COLLAPSE_LOGS = 20        # consecutive log intervals with D accuracy >= 0.99 that count as collapse
 
 
 class TrainingError(UserError):
@@ -54,40 +57,37 @@ class TrainingError(UserError):
     the step and the last good checkpoint."""
 
 
-def build_networks(cfg: C.TrainConfig, size: int) -> dict[str, torch.nn.Module]:
-    if cfg.model == "ce":
-        return {"G": ContextEncoder(ContextEncoderArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips,
-                                                       cfg.residual, cfg.min_correction, cfg.refine, cfg.tta))}
-    return {"G": UNet(UNetArch(size, cfg.width, cfg.fill, cfg.mask_channel, cfg.skips)),
-            "D": PatchGAN(PatchGANArch(cfg.d_width, 3, cfg.hole_aware))}
+def build_networks(cfg: C.TrainConfig) -> dict[str, torch.nn.Module]:
+    """G, and D for a GAN, from the config's architectures."""
+    return {name: build(arch) for name, arch in (("G", cfg.g), ("D", cfg.d)) if arch is not None}
 
 
 def make_optimizers(nets: dict, cfg: C.TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """Adam as in both papers, with the multi-tensor (foreach) kernel, or the fused one when
     ``fused_adam``. Fused is not the default: on CPU a resumed run then drifts from an
     uninterrupted one in the last bits (seen in the resume test), and exact resume is promised."""
-    kernel = {"fused": True} if cfg.fused_adam else {"foreach": True}
-    return {k: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), **kernel) for k, net in nets.items()}
+    kernel = {"fused": True} if cfg.optim.fused_adam else {"foreach": True}
+    return {k: torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999), **kernel) for k, net in nets.items()}
 
 
 def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warmup: int = 2) -> float:
     """Training images/s of ``cfg``'s model on random data (median of per-step rates)."""
-    torch.manual_seed(cfg.seed)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    nets = {k: n.to(cfg.device, memory_format=memory_format).train() for k, n in build_networks(cfg, size).items()}
+    torch.manual_seed(cfg.run.seed)
+    memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+    nets = {k: n.to(cfg.run.device, memory_format=memory_format).train() for k, n in build_networks(cfg.for_size(size)).items()}
     opts = make_optimizers(nets, cfg)
-    schedule = make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
-    masks, levels = schedule.sample(size, np.random.default_rng(0), cfg.mask_kind)
-    batch = {"image": (torch.rand(cfg.batch, 3, size, size) * 2 - 1).to(cfg.device).contiguous(memory_format=memory_format),
-             "mask": torch.from_numpy(masks)[:, None].float().to(cfg.device).contiguous(memory_format=memory_format),
+    schedule = make_schedule(cfg.ondemand.schedule, cfg.optim.batch, cfg.ondemand.od_power)
+    masks, levels = schedule.sample(size, np.random.default_rng(0), cfg.ondemand.mask_kind)
+    batch = {"image": (torch.rand(cfg.optim.batch, 3, size, size) * 2 - 1).to(cfg.run.device).contiguous(memory_format=memory_format),
+             "mask": torch.from_numpy(masks)[:, None].float().to(cfg.run.device).contiguous(memory_format=memory_format),
              "level": torch.from_numpy(levels)}
-    rates = []
+    rates, step = [], STEPS[cfg.model](cfg.loss)
     for i in range(warmup + steps):
         t = time.perf_counter()
-        _, logs = STEPS[cfg.model](nets, opts, batch, cfg)
+        _, logs = step(nets, opts, batch)
         float(logs["loss"])  # wait for the device
         if i >= warmup:
-            rates.append(cfg.batch / (time.perf_counter() - t))
+            rates.append(cfg.optim.batch / (time.perf_counter() - t))
     return float(np.median(rates))
 
 
@@ -125,8 +125,8 @@ def step_batch(cfg: C.TrainConfig, schedule, n: int, size: int, step: int, slots
     """Image indices, masks and levels of ``step`` for the process holding ``slots`` of the
     global batch: the batch is drawn from (seed, step) exactly as one process draws it
     (indices sorted for the memory map, masks in level order), then cut to the slots."""
-    idx = np.sort(batch_indices(n, cfg.batch, step - 1, cfg.seed))
-    masks, levels = schedule.sample(size, np.random.default_rng([cfg.seed, 1, step]), cfg.mask_kind)
+    idx = np.sort(batch_indices(n, cfg.optim.batch, step - 1, cfg.run.seed))
+    masks, levels = schedule.sample(size, np.random.default_rng([cfg.run.seed, 1, step]), cfg.ondemand.mask_kind)
     return idx[slots], masks[slots], levels[slots]
 
 
@@ -198,8 +198,8 @@ def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict
     if tta:
         g.tta = False
     try:
-        res = evaluate(model_fill(g, device, channels_last=cfg.channels_last), val,
-                       EvalConfig(max_images=cfg.val_images, masks_per_image=1, batch_size=cfg.batch, seed=VAL_SEED),
+        res = evaluate(model_fill(g, device, channels_last=cfg.run.channels_last), val,
+                       EvalConfig(max_images=cfg.run.val_images, masks_per_image=1, batch_size=cfg.optim.batch, seed=VAL_SEED),
                        progress=False, device=device)
     finally:
         g.train()
@@ -211,162 +211,253 @@ def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict
             "mixed_psnr_hole": round(res["levels"]["mixed"]["psnr_hole"], 4), "mean_psnr_hole": round(float(np.mean(hole)), 4)}
 
 
-def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, run_dir: str | Path | None = None) -> Path:
-    """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory.
+def _levels() -> list[np.ndarray]:
+    """Per-level PSNR sums and counts, empty."""
+    return [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
 
-    ``run_dir`` names the new run's directory instead of the next numbered one in ``cfg.out``.
-    Under torchrun every rank calls this with the same arguments; each returns once the run
-    is on disk."""
+
+def _level_means(acc: list[np.ndarray]) -> np.ndarray:
+    return np.where(acc[1] > 0, acc[0] / np.maximum(acc[1], 1), np.nan)
+
+
+@dataclass
+class TrainState:
+    """What changes as a run trains. What a checkpoint carries of it beside the weights and
+    optimizers is packed by ``to_meta`` and unpacked by ``from_meta``, here alone."""
+
+    schedule: Schedule                # the level allocation, updated from PSNR
+    step: int = 0                     # steps done
+    best: float = -math.inf           # best validation mean hole PSNR, the "best" checkpoint's
+    psnr_acc: list = field(default_factory=_levels)  # per-level PSNR since the last allocation update
+    seconds_before: float = 0.0       # training seconds of the sessions before this one
+    last_good: Path | None = None     # the newest "last" checkpoint, named when training stops
+    log_acc: list = field(default_factory=_levels)   # per-level PSNR since the last log line
+    t_start: float = field(default_factory=time.perf_counter)  # when this session's steps began
+    t_log: float = field(default_factory=time.perf_counter)    # when the last log line was written
+
+    def to_meta(self, cfg: C.TrainConfig) -> dict:
+        return {"config": C.to_dict(cfg), "step": self.step, "images": self.step * cfg.optim.batch, "best": self.best,
+                "schedule": self.schedule.state_dict(), "psnr_acc": [a.tolist() for a in self.psnr_acc],
+                "train_seconds": self.seconds_before + time.perf_counter() - self.t_start}
+
+    @classmethod
+    def from_meta(cls, meta: dict, schedule: Schedule) -> "TrainState":
+        schedule.load_state_dict(meta["schedule"])
+        return cls(schedule, meta["step"], meta["best"], [np.asarray(a) for a in meta["psnr_acc"]], meta["train_seconds"])
+
+
+@dataclass
+class Run:
+    """What a run trains with, set up once: the wiring, none of it changing as it trains."""
+
+    cfg: C.TrainConfig
+    ctx: distributed.Context
+    dir: Path                     # the run directory
+    train_split: np.ndarray
+    val_split: np.ndarray
+    device: torch.device
+    nets: dict                    # the plain networks (checkpointed)
+    models: dict                  # what the step calls: the networks, DDP-wrapped under torchrun
+    opts: dict
+    step_kind: object             # the model kind's step (odinpaint.training.steps.STEPS)
+    log: StatsLog
+    bar: tqdm
+    total_steps: int
+    val_every: int
+    ckpt_every: int
+    psnr_every: int               # steps between allocation updates from the training batches
+
+    def due(self, step: int, every: int) -> bool:
+        return step % every == 0 or step == self.total_steps
+
+
+def _open(cfg: C.TrainConfig | None, resume) -> tuple[C.TrainConfig, object]:
+    """The resolved config, and the checkpoint to continue from (None for a new run)."""
+    if resume is None:
+        return C.resolve(cfg), None
+    cfg_path = Path(resume) / "config.json"
+    if not cfg_path.is_file():
+        raise UserError(f"{resume}: not a run directory (no config.json)")
+    stored = C.from_dict(json.loads(cfg_path.read_text()))
+    cfg = C.resolve(replace(stored, run=replace(stored.run, progress=cfg.run.progress)) if cfg else stored)
+    ckpt_path = Path(resume) / "checkpoints" / "last.safetensors"
+    return cfg, load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+
+
+def setup(cfg: C.TrainConfig | None, resume, run_dir) -> tuple[Run, TrainState]:
+    """Resolve, make (or reopen) the run directory, build the networks and optimizers, and load
+    the checkpoint when resuming: a resumed run goes through the same path as a new one."""
+    cfg, ckpt = _open(cfg, resume)
+    ctx = distributed.setup(cfg.run.device)
+    if cfg.optim.batch < ctx.world:
+        raise UserError(f"config field 'batch': {cfg.optim.batch} images cannot be split between {ctx.world} processes")
+    ds = DataSet(cfg.data)
+    cfg = cfg.for_size(ds.size)  # the data set decides the networks' image size
     if resume is not None:
         run_dir = Path(resume)
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise UserError(f"{run_dir}: not a run directory (no config.json)")
-        stored = C.from_dict(json.loads(cfg_path.read_text()))
-        cfg = C.resolve(replace(stored, progress=cfg.progress) if cfg else stored)
-        ckpt_path = run_dir / "checkpoints" / "last.safetensors"
-        ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     else:
-        cfg = C.resolve(cfg)
-        ckpt = None
-    ctx = distributed.setup(cfg.device)
-    if cfg.batch < ctx.world:
-        raise UserError(f"config field 'batch': {cfg.batch} images cannot be split between {ctx.world} processes")
-    if resume is None:
         if ctx.main:
-            run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.out), cfg.name)
+            run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.run.out), cfg.run.name)
             run_dir.mkdir(parents=True)
             (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
         run_dir = Path(ctx.share(str(run_dir) if ctx.main else None))
-
-    ds = DataSet(cfg.data)
-    train_split, val_split = ds.split("train"), ds.split("val")
-    n, size, device = len(train_split), ds.size, ctx.device(cfg.device)
-    total_steps = math.ceil((cfg.max_images or cfg.epochs * n) / cfg.batch)
-    val_every = cfg.val_every or max(1, total_steps // 10)
-    ckpt_every = cfg.ckpt_every or val_every
-    psnr_every = cfg.psnr_every if cfg.psnr_source == "batch" else val_every
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-
-    torch.manual_seed(cfg.seed)
-    nets = build_networks(cfg, size)
-    for net in nets.values():
-        net.to(device=device, memory_format=memory_format).train()
+    train_split = ds.split("train")
+    total_steps = math.ceil((cfg.optim.max_images or cfg.optim.epochs * len(train_split)) / cfg.optim.batch)
+    val_every = cfg.run.val_every or max(1, total_steps // 10)
+    memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+    device = ctx.device(cfg.run.device)
+    torch.manual_seed(cfg.run.seed)
+    nets = {k: net.to(device=device, memory_format=memory_format).train() for k, net in build_networks(cfg).items()}
     opts = make_optimizers(nets, cfg)
-    schedule = make_schedule(cfg.schedule, cfg.batch, cfg.od_power)
-    step_fn = STEPS[cfg.model]
-
-    start, best, acc, seconds_before = 0, -math.inf, [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)], 0.0
+    state = TrainState(make_schedule(cfg.ondemand.schedule, cfg.optim.batch, cfg.ondemand.od_power))
     if ckpt is not None:
         for k, net in nets.items():
             ckpt.load_into(k, net)
         for k, opt in opts.items():
             ckpt.load_optimizer(k, opt)
-        schedule.load_state_dict(ckpt.meta["schedule"])
         torch.set_rng_state(ckpt.tensors["rng.torch"])
-        start, best, seconds_before = ckpt.meta["step"], ckpt.meta["best"], ckpt.meta["train_seconds"]
-        acc = [np.asarray(a) for a in ckpt.meta["psnr_acc"]]
-    sync_bn = distributed.use_sync_bn(cfg.sync_bn, cfg.batch, ctx.world)
-    models = ctx.replicate(nets, cfg.batch, sync_bn)  # what the step calls; nets: the plain networks
-    if cfg.compile:  # in place: parameters and checkpoint keys stay the plain network's
+        state = TrainState.from_meta(ckpt.meta, state.schedule)
+    sync_bn = distributed.use_sync_bn(cfg.run.sync_bn, cfg.optim.batch, ctx.world)
+    models = ctx.replicate(nets, cfg.optim.batch, sync_bn)
+    if cfg.run.compile:  # in place: parameters and checkpoint keys stay the plain network's
         for net in nets.values():
             net.compile(dynamic=False)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    log = StatsLog(run_dir / "stats.jsonl" if ctx.main else None, keep_until_step=start if resume is not None else None)
-    if start == 0:
-        log.write(step=0, event="start", config=C.to_dict(cfg), train_images=n, size=size,
-                  params={k: sum(p.numel() for p in net.parameters()) for k, net in nets.items()})
-        log.write(step=0, event="allocation", counts=schedule.counts, psnr=None)
+    log = StatsLog(run_dir / "stats.jsonl" if ctx.main else None, keep_until_step=state.step if resume is not None else None)
+    bar = tqdm(total=total_steps * cfg.optim.batch, initial=state.step * cfg.optim.batch, unit="img", unit_scale=True,
+               desc=f"train {run_dir.name}", disable=not (cfg.run.progress and ctx.main), smoothing=0.1)
+    run = Run(cfg, ctx, run_dir, train_split, ds.split("val"), device, nets, models, opts,
+              STEPS[cfg.model](cfg.loss), log, bar, total_steps, val_every, cfg.run.ckpt_every or val_every,
+              cfg.ondemand.psnr_every if cfg.ondemand.psnr_source == "batch" else val_every)
+    _log_start(run, state, ds.size, sync_bn)
+    return run, state
+
+
+def _log_start(run: Run, state: TrainState, size: int, sync_bn: bool) -> None:
+    cfg, ctx = run.cfg, run.ctx
+    if state.step == 0:
+        run.log.write(step=0, event="start", config=C.to_dict(cfg), train_images=len(run.train_split), size=size,
+                      params={k: count_parameters(net) for k, net in run.nets.items()})
+        run.log.write(step=0, event="allocation", counts=state.schedule.counts, psnr=None)
     if ctx.active:
-        log.write(step=start, event="distributed", world_size=ctx.world, backend=ctx.backend, sync_bn=sync_bn,
-                  rank_batch=ctx.batch_sizes(cfg.batch))
+        run.log.write(step=state.step, event="distributed", world_size=ctx.world, backend=ctx.backend, sync_bn=sync_bn,
+                      rank_batch=ctx.batch_sizes(cfg.optim.batch))
 
-    def checkpoint(name: str, step: int) -> Path:
-        path = run_dir / "checkpoints" / f"{name}.safetensors"
-        if ctx.main:
-            save_checkpoint(path, nets, opts, {"config": C.to_dict(cfg), "step": step, "images": step * cfg.batch,
-                                               "best": best, "schedule": schedule.state_dict(),
-                                               "psnr_acc": [a.tolist() for a in acc],
-                                               "train_seconds": seconds_before + time.perf_counter() - t_start})
-        return path
 
-    bar = tqdm(total=total_steps * cfg.batch, initial=start * cfg.batch, unit="img", unit_scale=True,
-               desc=f"train {run_dir.name}", disable=not (cfg.progress and ctx.main), smoothing=0.1)
-    mine, share = ctx.slots(cfg.batch), ctx.share_of(cfg.batch)  # this rank's part of every global batch
-    log_acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
-    t_start = t_log = time.perf_counter()
-    collapse_streak, last_good = 0, None
+def train_step(run: Run, state: TrainState, step: int) -> dict:
+    """One optimisation step on this rank's part of the global batch; the global batch's
+    per-level PSNR goes into the state, and its mean logged values come back."""
+    cfg, ctx = run.cfg, run.ctx
+    if ctx.active:  # dropout and noise of each rank: a pure function of (seed, rank, step)
+        torch.manual_seed(ctx.step_seed(cfg.run.seed, step))
+    memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+    idx, masks, levels = step_batch(cfg, state.schedule, len(run.train_split), run.train_split.shape[1], step,
+                                    ctx.slots(cfg.optim.batch))
+    batch = make_batch(run.train_split, idx, masks, levels, run.device, memory_format)
+    for opt in run.opts.values():
+        for group in opt.param_groups:
+            group["lr"] = cfg.optim.lr * C.lr_factor(cfg.optim.lr_schedule, step, run.total_steps)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.run.precision == "bf16"):
+        pred, logs = run.step_kind(run.models, run.opts, batch)
+    with torch.no_grad():
+        psnr = metrics.psnr(metrics.composite(pred.float(), batch["image"], batch["mask"]), batch["image"])
+    sums, counts, logs = _global_stats(ctx, ctx.share_of(cfg.optim.batch), psnr, batch["level"], logs)
+    for key in run.step_kind.finite:
+        if not math.isfinite(logs[key]):
+            raise TrainingError(f"step {step}: {key} is {float(logs[key])}; training stopped. "
+                                f"Last good checkpoint: {state.last_good or 'none yet'}")
+    for acc in (state.psnr_acc, state.log_acc):
+        acc[0] += sums
+        acc[1] += counts
+    state.step = step
+    return logs
+
+
+def allocate(run: Run, state: TrainState, psnr=None) -> None:
+    """Update the allocation from the training batches' PSNR since the last update, or from a
+    validation's (``psnr``)."""
+    if psnr is None:
+        means = _level_means(state.psnr_acc)
+        state.schedule.update(means)
+        psnr, state.psnr_acc = [round(x, 4) for x in means.tolist()], _levels()
+    else:
+        state.schedule.update(psnr)
+    run.log.write(step=state.step, event="allocation", counts=state.schedule.counts, psnr=psnr)
+
+
+def log_progress(run: Run, state: TrainState, logs: dict) -> None:
+    """A loss line in stats.jsonl, and the step kind's warning, if any."""
+    cfg, step = run.cfg, state.step
+    now = time.perf_counter()
+    vals = _to_float(logs)
+    steps_done = cfg.run.log_every if step % cfg.run.log_every == 0 else step % cfg.run.log_every
+    run.log.write(step=step, images=step * cfg.optim.batch, **vals,
+                  train_psnr=[round(x, 4) for x in _level_means(state.log_acc).tolist()],
+                  images_per_s=round(steps_done * cfg.optim.batch / max(now - state.t_log, 1e-9), 2))
+    state.log_acc, state.t_log = _levels(), now
+    run.bar.set_postfix(loss=f"{vals['loss']:.4f}")
+    warning = run.step_kind.health(step, vals, cfg.run.log_every)
+    if warning:
+        run.log.write(step=step, event="warning", message=warning)
+        if run.ctx.main:
+            tqdm.write(f"warning: {warning}")
+
+
+def validate(run: Run, state: TrainState) -> None:
+    """Score the validation split (rank 0), feed a val-sourced allocation, keep the best."""
+    v = run.ctx.share(validate_run(run.nets, run.val_split, run.cfg, run.device) if run.ctx.main else None)
+    run.log.write(step=state.step, event="val", **v)
+    if state.schedule.adaptive and run.cfg.ondemand.psnr_source == "val":
+        allocate(run, state, v["psnr"])
+    if v["mean_psnr_hole"] > state.best:
+        state.best = v["mean_psnr_hole"]
+        checkpoint(run, state, "best")
+
+
+def checkpoint(run: Run, state: TrainState, name: str) -> Path:
+    """``checkpoints/NAME.safetensors`` (written by rank 0). Before "last" under torchrun,
+    every rank must hold the same model and allocation."""
+    if name == "last" and run.ctx.active:
+        replicas = run.ctx.compare_replicas(run.nets, state.schedule.state_dict())
+        run.log.write(step=state.step, event="replicas", **replicas)
+        if not replicas["identical"]:
+            raise RuntimeError(f"step {state.step}: the processes hold different weights or allocations (see "
+                               f"{run.dir / 'stats.jsonl'}); training stopped. Last good checkpoint: {state.last_good}")
+    path = run.dir / "checkpoints" / f"{name}.safetensors"
+    if run.ctx.main:
+        save_checkpoint(path, run.nets, run.opts, state.to_meta(run.cfg))
+    return path
+
+
+def train(cfg: C.TrainConfig | None = None, resume: str | Path | None = None, run_dir: str | Path | None = None) -> Path:
+    """Train from ``cfg``, or continue the run directory ``resume``; returns the run directory.
+
+    ``run_dir`` names the new run's directory instead of the next numbered one in ``cfg.run.out``.
+    Under torchrun every rank calls this with the same arguments; each returns once the run
+    is on disk."""
+    run, state = setup(cfg, resume, run_dir)
+    start, batch_allocation = state.step, state.schedule.adaptive and run.cfg.ondemand.psnr_source == "batch"
+    state.t_start = state.t_log = time.perf_counter()
     try:
-        for step in range(start + 1, total_steps + 1):
-            if ctx.active:  # dropout and noise of each rank: a pure function of (seed, rank, step)
-                torch.manual_seed(ctx.step_seed(cfg.seed, step))
-            idx, masks_np, levels_np = step_batch(cfg, schedule, n, size, step, mine)
-            batch = make_batch(train_split, idx, masks_np, levels_np, device, memory_format)
-            for opt in opts.values():
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr * C.lr_factor(cfg.lr_schedule, step, total_steps)
-            with autocast:
-                pred, logs = step_fn(models, opts, batch, cfg)
-            with torch.no_grad():
-                psnr = metrics.psnr(metrics.composite(pred.float(), batch["image"], batch["mask"]), batch["image"])
-            sums, counts, logs = _global_stats(ctx, share, psnr, batch["level"], logs)
-            for key in ("loss", "d_loss"):
-                if key in logs and not math.isfinite(logs[key]):
-                    raise TrainingError(f"step {step}: {key} is {float(logs[key])}; training stopped. "
-                                        f"Last good checkpoint: {last_good or 'none yet'}")
-            for a in (acc, log_acc):
-                a[0] += sums
-                a[1] += counts
-            if schedule.adaptive and cfg.psnr_source == "batch" and step % psnr_every == 0:
-                means = np.where(acc[1] > 0, acc[0] / np.maximum(acc[1], 1), np.nan)
-                schedule.update(means)
-                log.write(step=step, event="allocation", counts=schedule.counts, psnr=[round(x, 4) for x in means.tolist()])
-                acc = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)]
-            bar.update(cfg.batch)
-            if step % cfg.log_every == 0 or step == total_steps:
-                now = time.perf_counter()
-                vals = _to_float(logs)
-                level_psnr = np.where(log_acc[1] > 0, log_acc[0] / np.maximum(log_acc[1], 1), np.nan)
-                steps_done = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
-                log.write(step=step, images=step * cfg.batch, **vals, train_psnr=[round(x, 4) for x in level_psnr.tolist()],
-                          images_per_s=round(steps_done * cfg.batch / max(now - t_log, 1e-9), 2))
-                log_acc, t_log = [np.zeros(NUM_LEVELS), np.zeros(NUM_LEVELS)], now
-                bar.set_postfix(loss=f"{vals['loss']:.4f}")
-                if "d_acc_real" in vals:
-                    collapsed = vals["d_acc_real"] >= 0.99 and vals["d_acc_fake"] >= 0.99
-                    collapse_streak = collapse_streak + 1 if collapsed else 0
-                    if collapse_streak == COLLAPSE_LOGS:
-                        msg = (f"discriminator collapse: D accuracy >= 0.99 on real and fake for "
-                               f"{COLLAPSE_LOGS * cfg.log_every} steps (to step {step}); G gets little signal")
-                        log.write(step=step, event="warning", message=msg)
-                        if ctx.main:
-                            tqdm.write(f"warning: {msg}")
-            if step % val_every == 0 or step == total_steps:
-                v = ctx.share(validate_run(nets, val_split, cfg, device) if ctx.main else None)
-                log.write(step=step, event="val", **v)
-                if schedule.adaptive and cfg.psnr_source == "val":
-                    schedule.update(v["psnr"])
-                    log.write(step=step, event="allocation", counts=schedule.counts, psnr=v["psnr"])
-                if v["mean_psnr_hole"] > best:
-                    best = v["mean_psnr_hole"]
-                    checkpoint("best", step)
-            if step % ckpt_every == 0 or step == total_steps:
-                if ctx.active:  # every rank must hold the same model and allocation
-                    replicas = ctx.compare_replicas(nets, schedule.state_dict())
-                    log.write(step=step, event="replicas", **replicas)
-                    if not replicas["identical"]:
-                        raise RuntimeError(f"step {step}: the processes hold different weights or allocations "
-                                            f"(see {run_dir / 'stats.jsonl'}); training stopped. Last good checkpoint: {last_good}")
-                last_good = checkpoint("last", step)
-        if start < total_steps:
-            log.write(step=total_steps, event="done", images=total_steps * cfg.batch,
-                      train_seconds=round(seconds_before + time.perf_counter() - t_start, 2))
+        for step in range(start + 1, run.total_steps + 1):
+            logs = train_step(run, state, step)
+            if batch_allocation and step % run.psnr_every == 0:
+                allocate(run, state)
+            run.bar.update(run.cfg.optim.batch)
+            if run.due(step, run.cfg.run.log_every):
+                log_progress(run, state, logs)
+            if run.due(step, run.val_every):
+                validate(run, state)
+            if run.due(step, run.ckpt_every):
+                state.last_good = checkpoint(run, state, "last")
+        if start < run.total_steps:
+            run.log.write(step=run.total_steps, event="done", images=run.total_steps * run.cfg.optim.batch,
+                          train_seconds=round(state.seconds_before + time.perf_counter() - state.t_start, 2))
     finally:
-        bar.close()
-        log.close()
-    if ctx.main:
+        run.bar.close()
+        run.log.close()
+    if run.ctx.main:
         from odinpaint.plots import plot_run
 
-        plot_run(run_dir, nets["G"], val_split)
-    ctx.barrier()
-    return run_dir
+        plot_run(run.dir, run.nets["G"], run.val_split)
+    run.ctx.barrier()
+    return run.dir
