@@ -78,8 +78,8 @@ def test_each_rounds_share_is_over_the_two_peaks_beside_its_row(monkeypatch):
     monkeypatch.setattr(bench, "matmul_peak", lambda repeats: next(peaks))
     monkeypatch.setattr(bench, "_train_runner", lambda cfg, size, compile: (lambda: None, 1.5 if compile else None))
     monkeypatch.setattr(bench, "ROUND_SECONDS", 0.0)  # one step per row and round
-    specs = [{"cfg": SimpleNamespace(batch=4), "size": 32, "compile": False, "flops": 2e9},
-             {"cfg": SimpleNamespace(batch=8), "size": 32, "compile": True, "flops": 1e9}]
+    specs = [{"cfg": SimpleNamespace(optim=SimpleNamespace(batch=4)), "size": 32, "compile": False, "flops": 2e9},
+             {"cfg": SimpleNamespace(optim=SimpleNamespace(batch=8)), "size": 32, "compile": True, "flops": 1e9}]
     samples, measured = bench.bench_train_rounds(specs, rounds=3, log=lambda _: None)
     assert measured == [100.0, 50.0, 150.0, 100.0, 300.0, 200.0, 100.0]
     assert [len(m["share"]) for m in samples] == [3, 3]
@@ -92,7 +92,7 @@ def test_each_rounds_share_is_over_the_two_peaks_beside_its_row(monkeypatch):
 
 
 def test_rows_are_medians_with_ranges_over_rounds():
-    spec = {"model": "ce", "size": 64, "variant": "default", "cfg": SimpleNamespace(width=16, batch=32), "flops": 3e9}
+    spec = {"model": "ce", "size": 64, "variant": "default", "cfg": SimpleNamespace(g=SimpleNamespace(width=16), optim=SimpleNamespace(batch=32)), "flops": 3e9}
     samples = [{"images_per_s": [10.0, 30.0, 20.0, 50.0], "gflops": [1.0, 4.0, 2.0, 3.0],
                 "share": [0.5, 0.2, 0.4, 0.3], "compile_s": None}]
     (row,) = bench.train_rows([spec], samples)
@@ -173,7 +173,7 @@ def test_run_bench_puts_every_part_in_its_place(monkeypatch):
     assert r["peak_gflops"] == 100.0 and r["peak_range"] == [90.0, 110.0] and r["peaks"] == [90.0, 110.0, 100.0]
     loader = r["loader"][0]
     assert loader["trainer_images_per_s"] == 100.0 and loader["ratio"] == 50.0  # against ce 64 px default
-    assert loader["batch"] == train_config("ce", 64).batch
+    assert loader["batch"] == train_config("ce", 64).optim.batch
     assert r["fill"]["model"] == "stand-in" and len(r["goals"]) == len(GOALS)
     text = bench.markdown_table(r)
     assert "fp32 matmul peak: **100.0 GFLOP/s** median, 90-110 over 3 measurements" in text
