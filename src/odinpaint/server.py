@@ -132,6 +132,8 @@ async def _read_limited(upload: UploadFile, limit: int, what: str, limit_mb: flo
 
 def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1, queue: int = 8) -> FastAPI:
     """The app around one loaded model. ``workers`` inferences at a time, ``queue`` waiting."""
+    # Longer than the others: the routes and error handlers are nested here because they
+    # close over this app's model, limits and queue; each of them is short.
     # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files in that package,
     # not from a CDN, so they render on a machine without a network.
     app = FastAPIOffline(title="odinpaint", version=__version__,
