@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import smooth_image
 from odinpaint.cli import main
 from odinpaint.data.dataset import DataSet, DataSetError
-from odinpaint.data.prepare import PrepareConfig, cut_patches, prepare
+from odinpaint.data.prepare import PrepareConfig, cut_patches, prepare, random_crops
 from odinpaint.data.sources import LOMIRI_PHOTOS, OPENCV_DATA, PLASMA_PHOTOS, resolve_source, split_by_ratio
 
 
@@ -85,6 +85,53 @@ def test_cut_patches_drops_flat_and_never_upscales(rng):
     assert patches and all(p.shape == (32, 32, 3) and p.std() >= 5.0 for p in patches)
     full = cut_patches(img, 32, scales=(2, 8), min_std=0.0)
     assert len(full) == 2 * 3 + 3 * 4 and len(patches) < len(full)
+
+
+def test_random_crops_span_every_scale_and_mirror(monkeypatch):
+    import odinpaint.data.prepare as prep
+
+    # red grows left to right: a crop shows whether it was mirrored
+    img = np.zeros((120, 200, 3), np.uint8)
+    img[..., 0] = np.linspace(0, 255, 200, dtype=np.uint8)[None]
+    img[..., 1] = np.linspace(0, 255, 120, dtype=np.uint8)[:, None]
+    sides = []
+    real_resize = prep._resize
+    monkeypatch.setattr(prep, "_resize", lambda a, w, h: sides.append(a.shape[0]) or real_resize(a, w, h))
+    crops = random_crops(img, 16, 400, 0.0, np.random.default_rng(0))
+    assert len(crops) == 400 and all(c.shape == (16, 16, 3) for c in crops)
+    # from pixel detail to the whole short side, log-uniform (median near the geometric mean)
+    assert min(sides) < 20 and max(sides) > 110 and 35 < np.median(sides) < 55
+    mirrored = [int(c[8, -1, 0]) < int(c[8, 0, 0]) for c in crops]
+    assert 150 < sum(mirrored) < 250
+    again = random_crops(img, 16, 400, 0.0, np.random.default_rng(0))
+    assert all((a == b).all() for a, b in zip(crops, again))  # seeded
+    flat = np.full((120, 200, 3), 128, np.uint8)
+    assert random_crops(flat, 16, 5, 5.0, np.random.default_rng(0)) == []  # flat crops are kept out
+
+
+def test_train_crops_replace_the_train_grid_only(tmp_path, rng):
+    root = tmp_path / "root"
+    (root / "usr/share/backgrounds/mate/nature").mkdir(parents=True)
+    Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds" / LOMIRI_PHOTOS[0])
+    Image.fromarray(smooth_image(rng, 300, 400)).save(root / "usr/share/backgrounds/mate/nature/Aqua.jpg")
+    (root / OPENCV_DATA).mkdir(parents=True)
+    for name in ("baboon.jpg", "fruits.jpg", "apple.jpg", "orange.jpg"):
+        Image.fromarray(smooth_image(rng, 200, 220)).save(root / OPENCV_DATA / name)
+    grid = prepare("photos", tmp_path / "grid", PrepareConfig(size=32, workers=1, min_std=0.0), photos_root=root,
+                   progress=False)
+    crops = prepare("photos", tmp_path / "crops", PrepareConfig(size=32, workers=1, min_std=0.0, train_crops=7),
+                    photos_root=root, progress=False)
+    assert crops["splits"]["train"]["count"] == 2 * 7 != grid["splits"]["train"]["count"]
+    assert crops["preprocessing"]["train_crops"] == 7
+    for split in ("val", "test"):  # the held-out photos are cut exactly as before
+        assert (np.load(tmp_path / "grid" / f"{split}.npy") == np.load(tmp_path / "crops" / f"{split}.npy")).all()
+    # Each photo's crops depend on its name and the seed, not on the other photos.
+    train = np.load(tmp_path / "crops" / "train.npy")
+    (root / "usr/share/backgrounds/mate/nature/Aqua.jpg").unlink()
+    alone = prepare("photos", tmp_path / "alone", PrepareConfig(size=32, workers=1, min_std=0.0, train_crops=7),
+                    photos_root=root, progress=False)
+    assert alone["splits"]["train"]["count"] == 7
+    assert (np.load(tmp_path / "alone" / "train.npy") == train[:7]).all()
 
 
 def _celeba_images(folder, n, rng):

@@ -8,7 +8,8 @@ import pytest
 from odinpaint import masks as masklib
 from odinpaint.cli import main
 from odinpaint.errors import UserError
-from odinpaint.photo_eval import HOLES, PhotoEvalConfig, evaluate_photos, photo_hole, held_out_photos, resize_longer, score
+from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, evaluate_photos, held_out_photos, model_vs_best, photo_hole,
+                                  resize_longer, score)
 
 
 @pytest.mark.parametrize("shape", [(120, 200), (200, 120), (96, 96)])
@@ -66,6 +67,14 @@ def test_whole_run_on_a_folder(photo_folder, model_path, tmp_path):
     assert on_disk["sizes"] == r["sizes"]
     md = (out / "photo_eval.md").read_text()
     assert "model minus the best classical method" in md and "square 47%" in md
+    # the model's lead, paired hole by hole, with its interval
+    rows = r["sizes"]["64"]["square 47%"]
+    assert all(len(row["psnr_per_hole"]) == 12 and np.isclose(np.mean(row["psnr_per_hole"]), row["psnr_hole"])
+               for row in rows.values())
+    lead = model_vs_best(r, "64", "square 47%")
+    assert np.isclose(lead["diff"], rows["model"]["psnr_hole"] - rows[lead["best"]]["psnr_hole"])
+    assert lead["low"] <= lead["diff"] <= lead["high"] and lead["n"] == 12
+    assert f"{lead['diff']:+.2f} [{lead['low']:+.2f}, {lead['high']:+.2f}]" in md
     assert sorted(p.name for p in out.glob("*.png")) == ["samples_64_square.png", "samples_64_strokes.png"]
 
 
@@ -75,6 +84,17 @@ def test_photos_come_from_the_data_sets_test_split(tiny_dataset, photo_folder):
     paths = held_out_photos(str(tiny_dataset))
     listed = DataSet(str(tiny_dataset)).manifest["splits"]["test"]["files"]
     assert [p.relative_to(photo_folder).as_posix() for p in paths] == listed and all(p.is_file() for p in paths)
+
+
+def test_val_split_photos_for_choosing_models(tiny_dataset, photo_folder):
+    from odinpaint.data.dataset import DataSet
+
+    splits = DataSet(str(tiny_dataset)).manifest["splits"]
+    val = held_out_photos(str(tiny_dataset), "val")
+    assert [p.relative_to(photo_folder).as_posix() for p in val] == splits["val"]["files"]
+    assert not set(splits["val"]["files"]) & set(splits["test"]["files"])
+    with pytest.raises(UserError, match="split"):
+        evaluate_photos(PhotoEvalConfig(data=str(tiny_dataset), split="train"))
 
 
 def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):

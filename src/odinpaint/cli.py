@@ -49,7 +49,8 @@ def cmd_data_prepare(args) -> int:
     from odinpaint.data.prepare import PrepareConfig, prepare, summary
 
     cfg = PrepareConfig(size=args.size, seed=args.seed, ratios=args.split, crop=args.crop,
-                        scales=args.scales, min_std=args.min_std, workers=args.workers)
+                        scales=args.scales, min_std=args.min_std, train_crops=args.train_crops,
+                        workers=args.workers)
     manifest = prepare(args.source, args.out, cfg, force=args.force, photos_root=Path(args.photos_root))
     print(summary(manifest))
     print(f"wrote {args.out}")
@@ -226,8 +227,8 @@ def cmd_eval_photos(args) -> int:
     except ValueError:
         raise UserError(f"--sizes: expected comma-separated pixel counts like 256,512, got {args.sizes!r}") from None
     out = args.out or "runs/photo-eval"
-    result = evaluate_photos(PhotoEvalConfig(data=args.data or "", photos=args.photos or "", model=args.model or "",
-                                             sizes=sizes, masks_per_photo=args.masks_per_photo, device=args.device,
+    result = evaluate_photos(PhotoEvalConfig(data=args.data or "", split=args.split, photos=args.photos or "",
+                                             model=args.model or "", sizes=sizes, masks_per_photo=args.masks_per_photo, device=args.device,
                                              out=out, progress=not args.no_progress))
     print(markdown(result))
     print(f"wrote {Path(out) / 'photo_eval.md'} (also photo_eval.json and sample grids)")
@@ -310,6 +311,10 @@ def _add_data_command(sub) -> None:
     dp.add_argument("--crop", choices=("center", "patches"), default="center", help="folder sources: one centre crop per image, or patches")
     dp.add_argument("--scales", type=_ints, default=(4, 8, 16), help="patch mode: short side = size*k for each k")
     dp.add_argument("--min-std", type=float, default=15.0, help="patch mode: drop patches flatter than this")
+    dp.add_argument("--train-crops", type=int, default=0, metavar="N",
+                    help="patch mode: the train split gets N random-resized crops per photo (every scale from "
+                         "pixel detail to the whole photo, mirrored at random) instead of the tile grid; "
+                         "val and test keep the grid")
     dp.add_argument("--workers", type=int, default=2, help="decoding processes")
     dp.add_argument("--force", action="store_true", help="replace an existing data set")
     dp.add_argument("--photos-root", default="/", help=argparse.SUPPRESS)  # tests point this at a fixture tree
@@ -444,6 +449,8 @@ def _add_eval_photos_command(sub) -> None:
                                     "of the area, fixed and seeded. See odinpaint.photo_eval.")
     pp.add_argument("--model", help="checkpoint, exported weights or .onnx (default: the shipped model)")
     pp.add_argument("--data", help="a prepared data set: its test split's source photos")
+    pp.add_argument("--split", choices=("test", "val"), default="test",
+                    help="of --data: val to choose between models, test to report the chosen one")
     pp.add_argument("--photos", help="or a folder of photos")
     pp.add_argument("--sizes", default="256,512", help="longer side of the photos, px, comma-separated")
     pp.add_argument("--masks-per-photo", type=int, default=2, help="holes of each kind per photo and size")

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.errors import UserError
+from odinpaint.stats import format_interval, paired_interval
 from odinpaint.tables import markdown_table
 
 # (name, kind, parameter): a square's side as a share of the shorter side, or a free-form
@@ -56,7 +57,8 @@ MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, to
 
 @dataclass
 class PhotoEvalConfig:
-    data: str = ""                 # a prepared data set: its test split's source photos
+    data: str = ""                 # a prepared data set: its test (or ``split``) split's source photos
+    split: str = "test"            # of ``data``: "val" to choose between models, "test" to report
     photos: str = ""               # or a folder of photos
     model: str = ""                # checkpoint, exported weights or .onnx; "" for the shipped model
     sizes: tuple = (256, 512)      # longer side of each photo, px
@@ -73,6 +75,8 @@ class PhotoEvalConfig:
             raise UserError("give the photos as exactly one of --data (a prepared data set) or --photos (a folder)")
         if not self.sizes or any(s < 32 for s in self.sizes):
             raise UserError(f"config field 'sizes': each size must be at least 32 px, got {self.sizes}")
+        if self.split not in ("val", "test"):
+            raise UserError(f"config field 'split': 'val' or 'test', got {self.split!r}")
         if self.masks_per_photo < 1:
             raise UserError(f"config field 'masks_per_photo': must be at least 1, got {self.masks_per_photo}")
         unknown = [m for m in self.methods if m not in CLASSICAL]
@@ -81,13 +85,13 @@ class PhotoEvalConfig:
         return self
 
 
-def held_out_photos(data: str) -> list[Path]:
-    """The source files of a prepared data set's test split, from its manifest."""
+def held_out_photos(data: str, split: str = "test") -> list[Path]:
+    """The source files of a prepared data set's test (or val) split, from its manifest."""
     from odinpaint.data.dataset import DataSet
 
     ds = DataSet(data)
     source = ds.manifest.get("source", {})
-    files = ds.manifest["splits"]["test"].get("files", [])
+    files = ds.manifest["splits"][split].get("files", [])
     kind = source.get("kind")
     if kind == "photos":
         paths = [Path("/") / f for f in files]
@@ -97,11 +101,11 @@ def held_out_photos(data: str) -> list[Path]:
         by_name = {Path(f).name: Path(f) for f in source.get("files", [])}
         paths = [by_name[f] for f in files if f in by_name]
     else:
-        raise UserError(f"{data}: a {kind or 'unknown'} data set does not list its test photos' files; "
+        raise UserError(f"{data}: a {kind or 'unknown'} data set does not list its {split} photos' files; "
                         "pass a folder of photos with --photos")
     missing = [str(p) for p in paths if not p.is_file()]
     if missing or not paths:
-        raise UserError(f"{data}: test photos not found ({', '.join(missing[:3]) or 'none listed'}); "
+        raise UserError(f"{data}: {split} photos not found ({', '.join(missing[:3]) or 'none listed'}); "
                         "install the data set's source again (make photos) or pass --photos")
     return paths
 
@@ -109,7 +113,7 @@ def held_out_photos(data: str) -> list[Path]:
 def load_photos(cfg: PhotoEvalConfig) -> list[tuple[str, np.ndarray]]:
     from odinpaint.imageio import find_images, load_photo
 
-    paths = held_out_photos(cfg.data) if cfg.data else find_images(cfg.photos)
+    paths = held_out_photos(cfg.data, cfg.split) if cfg.data else find_images(cfg.photos)
     if not paths:
         raise UserError(f"{cfg.photos}: no images found")
     return [(p.name, load_photo(p).rgb) for p in paths]
@@ -213,7 +217,9 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
               "ms_per_fill": {m: 1000 * s / (total or 1) for m, s in seconds.items()}, "sizes": {}}
     for (size, hole_name, method), rows in per.items():
         mean = {s: float(np.mean([r[s] for r in rows])) for s in SCORES}
-        result["sizes"].setdefault(str(size), {}).setdefault(hole_name, {})[method] = {**mean, "n": len(rows)}
+        # every hole's PSNR, in the order all methods share: intervals pair them hole by hole
+        result["sizes"].setdefault(str(size), {}).setdefault(hole_name, {})[method] = {
+            **mean, "n": len(rows), "psnr_per_hole": [r["psnr_hole"] for r in rows]}
     if cfg.out:
         write(result, samples, Path(cfg.out))
     return result
@@ -231,7 +237,9 @@ def markdown(result: dict) -> str:
     """One table per size and score (methods x hole kinds), and the model against the best
     classical method per hole kind."""
     holes = result["holes"]
-    lines = [f"Photos: {len(result['photos'])} ({', '.join(result['photos'])}); "
+    cfg = result["config"]
+    where = f"the {cfg.get('split', 'test')} split of {cfg['data']}" if cfg.get("data") else cfg.get("photos", "")
+    lines = [f"Photos: {len(result['photos'])} from {where} ({', '.join(result['photos'])}); "
              f"{result['config']['masks_per_photo']} holes of each kind per photo and size."]
     for size, by_hole in result["sizes"].items():
         methods = list(next(iter(by_hole.values())))
@@ -249,14 +257,23 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def model_vs_best(result: dict, size: str, hole: str) -> dict:
+    """The model's hole PSNR minus the best classical method's (by mean) at one size and hole
+    kind, with its 95% bootstrap interval over the holes, paired hole by hole
+    (``stats.paired_interval``)."""
+    rows = result["sizes"][size][hole]
+    best, _ = best_classical(result, size, hole)
+    return {"best": best, **paired_interval(rows["model"]["psnr_per_hole"], rows[best]["psnr_per_hole"])}
+
+
 def _model_minus_best(result: dict, size: str) -> list[list[str]]:
-    """Per score (hole PSNR, SSIM, MS-SSIM): the model's score minus the best classical
-    method's, per hole kind."""
+    """Per score (hole PSNR with its interval over holes, SSIM, MS-SSIM): the model's score
+    minus the best classical method's, per hole kind."""
     by_hole = result["sizes"][size]
-    rows = []
-    for s in ("psnr_hole", "ssim", "ms_ssim"):
-        digits = 2 if s == "psnr_hole" else 4
-        rows.append([SCORE_TITLES[s]] + [f"{by_hole[h]['model'][s] - best_classical(result, size, h, s)[1]:+.{digits}f}"
+    rows = [["hole PSNR (dB), 95% interval"] + [format_interval(model_vs_best(result, size, h), "")
+                                                 for h in result["holes"]]]
+    for s in ("ssim", "ms_ssim"):
+        rows.append([SCORE_TITLES[s]] + [f"{by_hole[h]['model'][s] - best_classical(result, size, h, s)[1]:+.4f}"
                                          for h in result["holes"]])
     return rows
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class PrepareConfig:
     crop: str = "center"                 # folder sources: "center" (one sample per image) or "patches"
     scales: tuple = (4, 8, 16)           # patch mode: photos resized to short side = size * k (never upscaled)
     min_std: float = 15.0                # patch mode: flat patches (pixel std below this) are dropped
+    train_crops: int = 0                 # patch mode: > 0 gives the train split this many random crops per photo
     workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
 
     def validate(self) -> None:
@@ -51,6 +53,8 @@ class PrepareConfig:
             raise UserError(f"crop must be 'center' or 'patches', got {self.crop!r}")
         if not self.scales or any(k <= 0 for k in self.scales):
             raise UserError(f"scales must be positive multiples of size, got {self.scales}")
+        if self.train_crops < 0:
+            raise UserError(f"train_crops must be 0 (the tile grid) or a number of crops per photo, got {self.train_crops}")
 
 
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -88,6 +92,29 @@ def cut_patches(img: np.ndarray, size: int, scales, min_std: float) -> list[np.n
     return out
 
 
+def random_crops(img: np.ndarray, size: int, n: int, min_std: float, rng: np.random.Generator,
+                 max_tries: int = 20) -> list[np.ndarray]:
+    """``n`` random-resized crops of the photo: a square whose side is log-uniform between
+    ``size`` and the short side (so from pixel-level detail to the whole photo's thumbnail,
+    which is the context a large hole's window gives the model), at a uniform position,
+    mirrored left-right half of the time, resized to ``size``. A flat crop (pixel std below
+    ``min_std``) is drawn again, up to ``max_tries`` times, then kept out."""
+    h, w = img.shape[:2]
+    short = min(h, w)
+    out = []
+    for _ in range(n):
+        for _ in range(max_tries):
+            side = int(round(np.exp(rng.uniform(np.log(min(size, short)), np.log(short)))))
+            y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            p = _resize(np.ascontiguousarray(img[y : y + side, x : x + side]), size, size)
+            if rng.random() < 0.5:
+                p = np.ascontiguousarray(p[:, ::-1])
+            if p.std() >= min_std:
+                out.append(p)
+                break
+    return out
+
+
 def _process(args: tuple[Item, str, PrepareConfig]):
     """Worker: one item to its samples, or the error that names it."""
     item, crop, cfg = args
@@ -95,6 +122,10 @@ def _process(args: tuple[Item, str, PrepareConfig]):
         img = load_item(item)
     except ImageError as e:
         return item, None, e.reason
+    if crop == "patches" and item.split == "train" and cfg.train_crops:
+        # seeded by the file's name: the crops of a photo do not depend on the other photos
+        rng = np.random.default_rng([cfg.seed, zlib.crc32(item.name.encode())])
+        return item, random_crops(img, cfg.size, cfg.train_crops, cfg.min_std, rng), None
     if crop == "patches":
         return item, cut_patches(img, cfg.size, cfg.scales, cfg.min_std), None
     return item, [center_sample(img, cfg.size, CELEBA_CROP if crop == "celeba" else None)], None
