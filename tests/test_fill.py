@@ -31,6 +31,19 @@ def test_known_pixels_are_byte_identical(inp, h, w):
     assert (out[hole] != img[hole]).any() or hole.sum() < 4
 
 
+@pytest.mark.parametrize("colour", [(254, 254, 252), (1, 7, 200)])
+def test_feathering_keeps_a_flat_fill_exact(colour):
+    # A hole in a flat region, filled with its colour: the seam band's fill must not move it
+    # (OpenCV's Telea, the band's fill before, was off by up to 2 grey levels here).
+    crop = np.zeros((80, 90, 3), np.uint8)
+    crop[:] = colour
+    crop[:, :10] = 30  # something else in the crop, away from the hole
+    hole = np.zeros((80, 90), bool)
+    hole[20:50, 30:70] = True
+    out = Inpainter._feathered(crop, hole, hole, crop.copy(), 4)
+    assert (out == crop).all()
+
+
 def _spy(monkeypatch, inp, name):
     """Record the arguments of every call of ``inp.<name>`` (which still runs)."""
     calls = []

@@ -8,7 +8,7 @@
 How a hole is filled:
 
 - **Crops.** Holes close to each other form a cluster; all the work on a cluster (windows,
-  distance transform, Telea, blending) happens in the crop around it plus the margin its
+  distance transform, Navier-Stokes band, blending) happens in the crop around it plus the margin its
   windows need, never on the whole image, so a small hole in a 24 MP photo costs what it
   costs in a small photo.
 - **One window per hole that fits.** Each connected hole whose box spans at most
@@ -26,7 +26,7 @@ How a hole is filled:
   least one known pixel somewhere in the image gets filled.
 - **Batches.** The windows of one level, of every hole, go through the network together.
 - **Feathered paste.** Within ``feather`` px of the hole's edge the prediction is blended
-  with OpenCV's Telea fill of that band, which meets the surrounding pixels exactly. Only
+  with OpenCV's Navier-Stokes fill of that band, which meets the surrounding pixels. Only
   hole pixels are written: the rest of the image is byte-identical to the input.
 """
 
@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 
 from odinpaint.checkpoint import load_checkpoint
-from odinpaint.classical import INPAINT_RADIUS, telea
+from odinpaint.classical import INPAINT_RADIUS, navier_stokes
 from odinpaint.errors import UserError
 from odinpaint.export import OnnxGenerator
 from odinpaint.imageio import binarize_mask, to_rgb_array
@@ -348,20 +348,22 @@ class Inpainter:
 
     @staticmethod
     def _feathered(crop: np.ndarray, hole: np.ndarray, target: np.ndarray, filled: np.ndarray, f: int) -> np.ndarray:
-        """``filled`` blended, within ``f`` px of the hole's edge, toward OpenCV's Telea fill of
-        that band (which meets the known pixels exactly): no seam at the edge."""
+        """``filled`` blended, within ``f`` px of the hole's edge, toward OpenCV's Navier-Stokes
+        fill of that band (which meets the known pixels): no seam at the edge. Not Telea: on a
+        flat colour Telea's fill is off by up to 2 grey levels, Navier-Stokes' is exact, so a hole
+        in a flat region stays exact (on the photos' 15% holes one such hole cost the mean 2 dB)."""
         if f <= 0:
             return filled
         dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
         band = target & (dist <= f + 1)
         context = crop.copy()
-        context[target] = filled[target]  # Telea sees the known pixels and the prediction inside
-        # A replicated border: on a one-pixel-high image OpenCV's Telea reads past the edge and
-        # gives a different answer on every call.
+        context[target] = filled[target]  # the band's fill sees the known pixels and the prediction inside
+        # A replicated border: on a one-pixel-high image OpenCV's inpainting reads past the edge
+        # and gives a different answer on every call.
         p = INPAINT_RADIUS + 1
         context = cv2.copyMakeBorder(context, p, p, p, p, cv2.BORDER_REPLICATE)
         band_mask = cv2.copyMakeBorder(band.astype(np.uint8), p, p, p, p, cv2.BORDER_CONSTANT, value=0)
-        smooth = telea(context, band_mask)[p:-p, p:-p]
+        smooth = navier_stokes(context, band_mask)[p:-p, p:-p]
         alpha = np.clip(dist[band] / (f + 1), 0, 1)[:, None]
         out = filled.copy()
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)
