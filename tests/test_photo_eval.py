@@ -102,3 +102,16 @@ def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):
         evaluate_photos(PhotoEvalConfig(data=str(tiny_dataset), photos=str(photo_folder)))
     assert main(["eval-photos", "--photos", str(photo_folder), "--sizes", "big"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_model_lead_is_paired_hole_by_hole_and_one_hole_has_no_interval():
+    def result(model, telea, ns):
+        rows = {m: {"psnr_hole": float(np.mean(v)), "psnr_per_hole": v} for m, v in
+                (("model", model), ("telea", telea), ("ns", ns))}
+        return {"holes": ["square 47%"], "sizes": {"256": {"square 47%": rows}}}
+
+    # ns is the best by mean; the model leads it by exactly 1 dB on every hole
+    lead = model_vs_best(result([21.0, 11.0, 31.0], [10.0, 10.0, 10.0], [20.0, 10.0, 30.0]), "256", "square 47%")
+    assert lead["best"] == "ns" and lead["diff"] == pytest.approx(1.0) and lead["low"] == lead["high"] == pytest.approx(1.0)
+    one = model_vs_best(result([21.0], [10.0], [20.0]), "256", "square 47%")
+    assert one["diff"] == pytest.approx(1.0) and np.isnan(one["low"]) and one["n"] == 1

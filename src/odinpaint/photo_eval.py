@@ -263,15 +263,19 @@ def model_vs_best(result: dict, size: str, hole: str) -> dict:
     (``stats.paired_interval``)."""
     rows = result["sizes"][size][hole]
     best, _ = best_classical(result, size, hole)
-    return {"best": best, **paired_interval(rows["model"]["psnr_per_hole"], rows[best]["psnr_per_hole"])}
+    a, b = rows["model"]["psnr_per_hole"], rows[best]["psnr_per_hole"]
+    if len(a) < 2:  # one photo with one hole of a kind: a difference, no interval
+        return {"best": best, "diff": a[0] - b[0], "low": float("nan"), "high": float("nan"), "n": len(a)}
+    return {"best": best, **paired_interval(a, b)}
 
 
 def _model_minus_best(result: dict, size: str) -> list[list[str]]:
     """Per score (hole PSNR with its interval over holes, SSIM, MS-SSIM): the model's score
     minus the best classical method's, per hole kind."""
     by_hole = result["sizes"][size]
-    rows = [["hole PSNR (dB), 95% interval"] + [format_interval(model_vs_best(result, size, h), "")
-                                                 for h in result["holes"]]]
+    leads = [model_vs_best(result, size, h) for h in result["holes"]]
+    rows = [["hole PSNR (dB), 95% interval"] + [format_interval(x, "") if x["n"] > 1 else f"{x['diff']:+.2f}"
+                                                 for x in leads]]
     for s in ("ssim", "ms_ssim"):
         rows.append([SCORE_TITLES[s]] + [f"{by_hole[h]['model'][s] - best_classical(result, size, h, s)[1]:+.4f}"
                                          for h in result["holes"]])
