@@ -228,8 +228,8 @@ def cmd_eval_photos(args) -> int:
         raise UserError(f"--sizes: expected comma-separated pixel counts like 256,512, got {args.sizes!r}") from None
     out = args.out or "runs/photo-eval"
     result = evaluate_photos(PhotoEvalConfig(data=args.data or "", split=args.split, photos=args.photos or "",
-                                             model=args.model or "", sizes=sizes, masks_per_photo=args.masks_per_photo, device=args.device,
-                                             out=out, progress=not args.no_progress))
+                                             model=args.model or "", sizes=sizes, masks_per_photo=args.masks_per_photo,
+                                             device=args.device, out=out, progress=not args.no_progress))
     print(markdown(result))
     print(f"wrote {Path(out) / 'photo_eval.md'} (also photo_eval.json and sample grids)")
     return 0

@@ -8,7 +8,7 @@
 How a hole is filled:
 
 - **Crops.** Holes close to each other form a cluster; all the work on a cluster (windows,
-  distance transform, Navier-Stokes band, blending) happens in the crop around it plus the margin its
+  distance transform, seam band, blending) happens in the crop around it plus the margin its
   windows need, never on the whole image, so a small hole in a 24 MP photo costs what it
   costs in a small photo.
 - **One window per hole that fits.** Each connected hole whose box spans at most

@@ -54,7 +54,8 @@ class PrepareConfig:
         if not self.scales or any(k <= 0 for k in self.scales):
             raise UserError(f"scales must be positive multiples of size, got {self.scales}")
         if self.train_crops < 0:
-            raise UserError(f"train_crops must be 0 (the tile grid) or a number of crops per photo, got {self.train_crops}")
+            raise UserError(f"train_crops must be 0 (the tile grid) or a number of crops per photo, "
+                            f"got {self.train_crops}")
 
 
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
