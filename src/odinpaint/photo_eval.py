@@ -240,7 +240,7 @@ def markdown(result: dict) -> str:
     cfg = result["config"]
     where = f"the {cfg.get('split', 'test')} split of {cfg['data']}" if cfg.get("data") else cfg.get("photos", "")
     lines = [f"Photos: {len(result['photos'])} from {where} ({', '.join(result['photos'])}); "
-             f"{result['config']['masks_per_photo']} holes of each kind per photo and size."]
+             f"{cfg['masks_per_photo']} holes of each kind per photo and size."]
     for size, by_hole in result["sizes"].items():
         methods = list(next(iter(by_hole.values())))
         for s, title in SCORE_TITLES.items():
