@@ -178,3 +178,15 @@ def test_run_bench_puts_every_part_in_its_place(monkeypatch):
     text = bench.markdown_table(r)
     assert "fp32 matmul peak: **100.0 GFLOP/s** median, 90-110 over 3 measurements" in text
     assert "| ce 64 px | fused adam |" in text and "| speed-up | 20.0x | 2.00x |" in text
+
+
+def test_fill_cases_include_a_thin_stroke_across_the_1mp_crop():
+    import cv2
+
+    cases = {c["case"]: c for c in bench.fill_cases()}
+    stroke = cases["1 MP, 15 px brush stroke"]["hole"]
+    assert stroke.shape == cases["1 MP, 200x200 hole"]["hole"].shape
+    ys, xs = np.nonzero(stroke)
+    assert np.ptp(xs) > 0.7 * stroke.shape[1] and np.ptp(ys) > 0.5 * stroke.shape[0]  # across the photo
+    radius = cv2.distanceTransform(stroke.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE).max()
+    assert 6 <= radius <= 12  # a 15 px brush (a little wider at its bends): thin

@@ -48,7 +48,7 @@ def _spy(monkeypatch, inp, name):
     """Record the arguments of every call of ``inp.<name>`` (which still runs)."""
     calls = []
     real = getattr(inp, name)
-    monkeypatch.setattr(inp, name, lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(inp, name, lambda *a, **kw: calls.append(a) or real(*a, **kw))
     return calls
 
 
@@ -74,6 +74,29 @@ def test_large_hole_goes_coarse_to_fine(inp, monkeypatch):
         covered[j.y0 : j.y0 + j.paste.shape[0], j.x0 : j.x0 + j.paste.shape[1]] += j.paste
     assert (covered[levels[0][2]] >= 1).all() and (covered >= 2).any()  # every hole pixel, with overlaps
     assert (out[~hole] == img[~hole]).all()
+
+
+def test_a_thin_stroke_is_tiled_at_its_thickness(inp, monkeypatch):
+    """A 6 px stroke across a 400 px photo fits no window but the largest (4x the model's
+    size, so a 4x coarser prediction): it is predicted in tiles at the model's own size, sized
+    by its thickness, and every stroke pixel is covered. A square of the same length keeps
+    the largest windows."""
+    img = photo(400, 400)
+    stroke = np.zeros((400, 400), np.uint8)
+    cv2.line(stroke, (20, 40), (380, 360), 1, thickness=6)
+    runs = _spy(monkeypatch, inp, "_run")
+    out = inp.fill(img, stroke > 0)
+    full_res = runs[-1][2]
+    assert len(full_res) > 4 and {j.side for j in full_res} == {inp.size}
+    covered = np.zeros((400, 400), bool)
+    for j in full_res:
+        covered[j.y0 : j.y0 + j.paste.shape[0], j.x0 : j.x0 + j.paste.shape[1]] |= j.paste
+    assert covered[stroke > 0].all() and (out[stroke == 0] == img[stroke == 0]).all()
+    square = np.zeros((400, 400), bool)
+    square[20:380, 20:380] = True
+    runs.clear()
+    inp.fill(img, square)
+    assert {j.side for j in runs[-1][2]} == {inp.max_window}
 
 
 def test_cost_follows_the_hole(inp, monkeypatch):

@@ -50,8 +50,11 @@ GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "loader_ratio": 10.0,
     "batch1_ms": 5.0, "fill_s": 0.5, "fill_1mp_200_s": 1.0,
     "fill_12mp_over_1mp": 1.5, "fill_400x300_s": 1.5, "fill_1500x1000_s": 6.0, "window_ms": 8.0,
-    "biharmonic_speedup": 10.0, "improved_step_speedup": 1.7,
+    "biharmonic_speedup": 10.0,
 }
+# The improved context encoder's training speed is judged over a whole run against the code
+# before the cached fill (README, Performance), which this module cannot run. The step's
+# cached / scikit-image ratio is reported but has no goal: both steps run today's network.
 
 
 @dataclass
@@ -356,7 +359,9 @@ def fill_cases() -> list[dict]:
     """What users do, decode and encode excluded: holes of 120x120, 400x300 and 1500x1000 px in
     a 12 MP photo (4000x3000), the 120x120 hole in a 1 MP crop of it (so the two show whether
     the cost follows the hole or the image), a 200x200 hole in that crop, and three holes in
-    a 1024x768 photo. The photo is scikit-image's astronaut resized, so the bench runs anywhere."""
+    a 1024x768 photo, and a 15 px brush stroke across the 1 MP crop (a thin hole, predicted in
+    small tiles: see ``Inpainter``). The photo is scikit-image's astronaut resized, so the bench
+    runs anywhere."""
     import cv2
     from skimage import data as skdata
 
@@ -371,8 +376,15 @@ def fill_cases() -> list[dict]:
              ("12 MP, 400x300 hole", big, [(1800, 1350, 400, 300)]),
              ("12 MP, 1500x1000 hole", big, [(1200, 1000, 1500, 1000)]),
              ("1024x768, 3 holes", small, [(120, 100, 40, 30), (600, 300, 60, 60), (380, 560, 120, 80)])]
-    return [{"case": name, "image": f"{img.shape[1]}x{img.shape[0]}", "holes": [list(b) for b in boxes],
-             "rgb": img, "hole": boxes_to_mask(img.shape[:2], boxes)} for name, img, boxes in cases]
+    out = [{"case": name, "image": f"{img.shape[1]}x{img.shape[0]}", "holes": [list(b) for b in boxes],
+            "rgb": img, "hole": boxes_to_mask(img.shape[:2], boxes)} for name, img, boxes in cases]
+    h, w = crop.shape[:2]
+    stroke = np.zeros((h, w), np.uint8)
+    points = (np.array([[0.1, 0.2], [0.35, 0.7], [0.6, 0.3], [0.9, 0.8]]) * [w, h]).astype(np.int32)
+    cv2.polylines(stroke, [points], False, 1, thickness=15)
+    out.append({"case": "1 MP, 15 px brush stroke", "image": f"{w}x{h}", "holes": [points.tolist()], "rgb": crop,
+                "hole": stroke > 0})
+    return out
 
 
 def bench_fill(net, repeats: int) -> dict:
@@ -383,7 +395,7 @@ def bench_fill(net, repeats: int) -> dict:
     inp = Inpainter(net)
     cases = fill_cases()
     s = inp.size
-    window = cases[-1]["rgb"][:s, :s][None]
+    window = next(c for c in cases if c["case"] == "1024x768, 3 holes")["rgb"][:s, :s][None]
     window_hole = np.zeros((1, s, s), bool)
     window_hole[0, s // 4 : s // 2, s // 3 : 2 * s // 3] = True  # a level-3-sized hole
     fns = {c["case"]: (lambda c=c: inp.fill_array(c["rgb"], c["hole"])) for c in cases}
@@ -501,9 +513,7 @@ def goals(result: dict) -> list[dict]:
             if default_share(model, size) is not None]
     tf = result["training_fill"]
     rows += [("biharmonic fill of a training batch, cached / scikit-image speed", tf["fill_speedup"],
-              GOALS["biharmonic_speedup"], True),
-             ("improved CE training step, cached fill / scikit-image speed", tf["step_speedup"],
-              GOALS["improved_step_speedup"], True)]
+              GOALS["biharmonic_speedup"], True)]
     rows += [("loader / trainer images/s", result["loader"][0]["ratio"], GOALS["loader_ratio"], True),
              ("batch-1 generator at 64 px, ms (best backend)", best_b1, GOALS["batch1_ms"], False),
              ("fill 1024x768 with 3 holes, s", fill["1024x768, 3 holes"], GOALS["fill_s"], False),
