@@ -77,10 +77,10 @@ def test_large_hole_goes_coarse_to_fine(inp, monkeypatch):
 
 
 def test_a_thin_stroke_is_tiled_at_its_thickness(inp, monkeypatch):
-    """A 6 px stroke across a 400 px photo fits no window but the largest (4x the model's
-    size, so a 4x coarser prediction): it is predicted in tiles at the model's own size, sized
-    by its thickness, and every stroke pixel is covered. A square of the same length keeps
-    the largest windows."""
+    """A 6 px stroke across a 400 px photo (coarse passes first: its box is too large for one
+    window) is predicted at full resolution in tiles at the model's own size, sized by its
+    thickness, not in the largest windows (4x coarser), and every stroke pixel is covered. A
+    square of the same span keeps the largest windows."""
     img = photo(400, 400)
     stroke = np.zeros((400, 400), np.uint8)
     cv2.line(stroke, (20, 40), (380, 360), 1, thickness=6)
