@@ -290,7 +290,7 @@ class Inpainter:
                 box = (slice(y, y + bh), slice(x, x + bw))
                 thickness = 2 * float(inside[box][labels[box] == i].max())  # twice the largest inscribed radius
                 tile = min(tile, max(self.size, math.ceil(thickness / HOLE_SHARE)))
-            if side <= THIN * tile and side <= self.max_window:  # compact enough: one window is not much coarser
+            if side <= min(THIN * tile, self.max_window):  # compact enough: one window is not much coarser
                 y0, x0 = _place(y + bh / 2, x + bw / 2, side, h, w)
                 paste = labels[y0 : y0 + side, x0 : x0 + side] == i
                 jobs.append(_Job(y0, x0, side, paste))
