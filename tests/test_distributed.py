@@ -77,20 +77,22 @@ def test_sync_bn_is_on_for_small_rank_batches():
 @pytest.mark.parametrize("world", [2, 3])
 def test_rank_shards_are_disjoint_cover_each_epoch_and_compose_the_global_batch(world):
     n, batch, size = 30, 10, 32
-    cfg = make_config(batch=batch, seed=3)
+    cfg = make_config(batch=batch, seed=3, channel_shuffle=True)
     schedule = make_schedule("on-demand", batch)
     schedule.update([40, 30, 25, 21, 18])  # an uneven allocation: [1, 2, 2, 2, 3]
     seen = {epoch: [[] for _ in range(world)] for epoch in (0, 1)}
     for step in range(1, 7):  # two epochs of 3 steps
-        one_idx, one_masks, one_levels = step_batch(cfg, schedule, n, size, step)
+        one = step_batch(cfg, schedule, n, size, step)
         parts = [step_batch(cfg, schedule, n, size, step, Context(r, world).slots(batch)) for r in range(world)]
-        for r, (idx, _, _) in enumerate(parts):
+        for r, (idx, *_) in enumerate(parts):
             seen[(step - 1) // 3][r].extend(idx.tolist())
-        # together the ranks hold exactly the one-process batch: the same (image, mask, level) triples
-        pairs = sorted((int(i), m.tobytes(), int(lv)) for idx, ms, lvs in parts for i, m, lv in zip(idx, ms, lvs))
-        assert pairs == sorted((int(i), m.tobytes(), int(lv)) for i, m, lv in zip(one_idx, one_masks, one_levels))
+        # together the ranks hold exactly the one-process batch: the same (image, mask, level,
+        # channel order) tuples
+        def tuples(idx, ms, lvs, chs):
+            return sorted((int(i), m.tobytes(), int(lv), tuple(c)) for i, m, lv, c in zip(idx, ms, lvs, chs))
+        assert sorted(t for p in parts for t in tuples(*p)) == tuples(*one)
         # the global composition is the formula's; each rank holds a near-equal share of every level
-        per_rank = np.array([np.bincount(lvs, minlength=6)[1:] for _, _, lvs in parts])
+        per_rank = np.array([np.bincount(lvs, minlength=6)[1:] for _, _, lvs, _ in parts])
         assert per_rank.sum(0).tolist() == schedule.counts == [1, 2, 2, 2, 3]
         assert (per_rank.max(0) - per_rank.min(0)).max() <= 1
         assert sorted(len(p[0]) for p in parts) == sorted(len(range(r, batch, world)) for r in range(world))

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,8 @@ from odinpaint.checkpoint import CheckpointError, load_checkpoint
 from odinpaint.cli import main
 from odinpaint.training import steps
 from odinpaint.training.config import make_config, resolve
-from odinpaint.training.trainer import TrainingError, batch_indices, train
+from odinpaint.training.schedule import make_schedule
+from odinpaint.training.trainer import TrainingError, batch_indices, make_batch, step_batch, train
 
 
 def tiny(ds, out, model="ce", **kw):
@@ -29,6 +31,21 @@ def test_batch_indices_cover_each_epoch_once():
     assert sorted(flat[:23].tolist()) == list(range(23))  # first epoch: a permutation
     assert flat[:23].tolist() != flat[23:46].tolist()      # reshuffled each epoch
     assert (batch_indices(n, b, 7, 3) == idx[7]).all()     # a pure function of the step
+
+
+def test_channel_shuffle_permutes_each_image_s_channels_and_only_them():
+    rng = np.random.default_rng(0)
+    split = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    cfg = make_config(batch=12, seed=1, channel_shuffle=True)
+    idx, masks, levels, channels = step_batch(cfg, make_schedule("on-demand", 12), 12, 8, step=1)
+    assert sorted(map(tuple, channels)) != [(0, 1, 2)] * 12       # not all in RGB order
+    assert all(sorted(c) == [0, 1, 2] for c in channels)          # each row a permutation
+    image = make_batch(split, idx, masks, levels, "cpu", channels=channels)["image"]
+    plain = make_batch(split, idx, masks, levels, "cpu")["image"]
+    for k, order in enumerate(channels):
+        assert torch.equal(image[k], plain[k][list(order)])
+    off = make_config(batch=12, seed=1)
+    assert step_batch(off, make_schedule("on-demand", 12), 12, 8, step=1)[3] is None
 
 
 def test_ce_run_writes_everything(tiny_dataset, tmp_path):

@@ -280,8 +280,8 @@ def bench_loader(data: str, size: int, batch: int, repeats: int) -> dict:
 
         def one():
             state["step"] += 1
-            idx, masks, levels = step_batch(cfg, schedule, len(split), size, state["step"])
-            make_batch(split, idx, masks, levels, "cpu", torch.channels_last)
+            idx, masks, levels, channels = step_batch(cfg, schedule, len(split), size, state["step"])
+            make_batch(split, idx, masks, levels, "cpu", torch.channels_last, channels)
 
         seconds = _median_seconds(one, max(repeats, 10))
     return {"source": data or "synthetic", "size": size, "batch": batch, "images_per_s": batch / seconds}

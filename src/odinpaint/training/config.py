@@ -62,6 +62,8 @@ class OnDemandConfig:
     psnr_every: int = _opt(1, "steps between allocation updates (batch source)")
     od_power: float = _opt(1.0, "exponent k on 1/PSNR (1 = the paper's formula)")
     mask_kind: str = _opt("square", "square (the report's levels) | freeform", choices=MASK_KINDS)
+    channel_shuffle: bool = _opt(False, "each training image's RGB channels in a random order: no colour lean "
+                                        "learned from the training photos' palette")
 
 
 @dataclass

@@ -92,16 +92,20 @@ def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warm
 
 
 def make_batch(split: np.ndarray, idx: np.ndarray, masks: np.ndarray, levels: np.ndarray, device: str,
-               memory_format=torch.contiguous_format) -> dict[str, torch.Tensor]:
-    """A training batch: images ``split[idx]`` in [-1, 1], their hole masks and levels. On CUDA
-    the host tensors are pinned so the copies run asynchronously."""
+               memory_format=torch.contiguous_format, channels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """A training batch: images ``split[idx]`` in [-1, 1] (each with its RGB channels in the
+    order of its row of ``channels``, if given), their hole masks and levels. On CUDA the host
+    tensors are pinned so the copies run asynchronously."""
     cuda = str(device).startswith("cuda")
+    images = split[idx]
+    if channels is not None:
+        images = np.take_along_axis(images, channels[:, None, None, :], axis=3)
 
     def move(t: torch.Tensor) -> torch.Tensor:
         t = t.pin_memory().to(device, non_blocking=True) if cuda else t
         return t.contiguous(memory_format=memory_format)
 
-    return {"image": move(to_tensor(split[idx])), "mask": move(torch.from_numpy(masks)[:, None].float()),
+    return {"image": move(to_tensor(images)), "mask": move(torch.from_numpy(masks)[:, None].float()),
             "level": torch.from_numpy(levels)}
 
 
@@ -122,12 +126,17 @@ def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
 
 
 def step_batch(cfg: C.TrainConfig, schedule, n: int, size: int, step: int, slots: slice = slice(None)):
-    """Image indices, masks and levels of ``step`` for the process holding ``slots`` of the
-    global batch: the batch is drawn from (seed, step) exactly as one process draws it
-    (indices sorted for the memory map, masks in level order), then cut to the slots."""
+    """Image indices, masks, levels and channel orders (None without ``channel_shuffle``) of
+    ``step`` for the process holding ``slots`` of the global batch: the batch is drawn from
+    (seed, step) exactly as one process draws it (indices sorted for the memory map, masks in
+    level order), then cut to the slots."""
     idx = np.sort(batch_indices(n, cfg.optim.batch, step - 1, cfg.run.seed))
     masks, levels = schedule.sample(size, np.random.default_rng([cfg.run.seed, 1, step]), cfg.ondemand.mask_kind)
-    return idx[slots], masks[slots], levels[slots]
+    channels = None
+    if cfg.ondemand.channel_shuffle:
+        channels = np.random.default_rng([cfg.run.seed, 3, step]).permuted(np.tile(np.arange(3), (len(idx), 1)), axis=1)
+        channels = channels[slots]
+    return idx[slots], masks[slots], levels[slots], channels
 
 
 def next_run_dir(out: Path, name: str) -> Path:
@@ -350,9 +359,9 @@ def train_step(run: Run, state: TrainState, step: int) -> dict:
     if ctx.active:  # dropout and noise of each rank: a pure function of (seed, rank, step)
         torch.manual_seed(ctx.step_seed(cfg.run.seed, step))
     memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
-    idx, masks, levels = step_batch(cfg, state.schedule, len(run.train_split), run.train_split.shape[1], step,
-                                    ctx.slots(cfg.optim.batch))
-    batch = make_batch(run.train_split, idx, masks, levels, run.device, memory_format)
+    idx, masks, levels, channels = step_batch(cfg, state.schedule, len(run.train_split), run.train_split.shape[1],
+                                              step, ctx.slots(cfg.optim.batch))
+    batch = make_batch(run.train_split, idx, masks, levels, run.device, memory_format, channels)
     for opt in run.opts.values():
         for group in opt.param_groups:
             group["lr"] = cfg.optim.lr * C.lr_factor(cfg.optim.lr_schedule, step, run.total_steps)
