@@ -8,7 +8,7 @@ from PIL import Image
 from conftest import smooth_image
 from odinpaint.cli import main
 from odinpaint.fill import MaskSpec, fill_folder
-from odinpaint.inpainter import Inpainter, boxes_to_mask
+from odinpaint.inpainter import Inpainter, _cover, _starts, boxes_to_mask
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,25 @@ def test_a_thin_stroke_is_tiled_at_its_thickness(inp, monkeypatch):
     runs.clear()
     inp.fill(img, square)
     assert {j.side for j in runs[-1][2]} == {inp.max_window}
+
+
+def test_stroke_tiles_leave_out_cores_that_only_graze_it():
+    """A diagonal stroke touches grid cores at their corners; those whose stroke pixels other
+    cores hold too are left out, and the cores kept still hold every stroke pixel."""
+    labels = np.zeros((300, 300), np.int32)
+    cv2.line(labels, (10, 20), (290, 250), 1, thickness=8)
+    ys, xs = np.nonzero(labels)
+    box, c = (ys.min(), xs.min(), np.ptp(ys) + 1, np.ptp(xs) + 1), 35
+    grid = [(cy, cx) for cy in _starts(box[0], box[2], c) for cx in _starts(box[1], box[3], c)
+            if (labels[cy : cy + c, cx : cx + c] == 1).any()]
+    kept = _cover(labels, 1, box, c)
+    assert len(kept) < len(grid) and {(cy, cx) for cy, cx, _ in kept} < set(grid)
+    covered = np.zeros(labels.shape, int)
+    for cy, cx, core in kept:
+        assert (core == (labels[cy : cy + c, cx : cx + c] == 1)).all()
+        covered[cy : cy + c, cx : cx + c] += core
+    assert (covered[labels == 1] >= 1).all() and (covered[labels == 0] == 0).all()
+    assert (covered >= 2).any()  # neighbouring cores still overlap, for blending
 
 
 def test_cost_follows_the_hole(inp, monkeypatch):

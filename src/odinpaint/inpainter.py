@@ -297,18 +297,14 @@ class Inpainter:
                 continue
             # Tiles over the hole's box, their cores overlapping.
             c = int(HOLE_SHARE * tile)
-            for cy in _starts(y, bh, c):
-                for cx in _starts(x, bw, c):
-                    core = labels[cy : cy + c, cx : cx + c] == i
-                    if not core.any():
-                        continue
-                    y0, x0 = _place(cy + c / 2, cx + c / 2, tile, h, w)
-                    paste = np.zeros((min(tile, h - y0), min(tile, w - x0)), bool)
-                    weight = np.zeros(paste.shape, np.float32)
-                    py, px = cy - y0, cx - x0
-                    paste[py : py + core.shape[0], px : px + core.shape[1]] = core
-                    weight[py : py + core.shape[0], px : px + core.shape[1]] = _tent(core.shape, c * TILE_OVERLAP)
-                    jobs.append(_Job(y0, x0, tile, paste, weight))
+            for cy, cx, core in _cover(labels, i, (y, x, bh, bw), c):
+                y0, x0 = _place(cy + c / 2, cx + c / 2, tile, h, w)
+                paste = np.zeros((min(tile, h - y0), min(tile, w - x0)), bool)
+                weight = np.zeros(paste.shape, np.float32)
+                py, px = cy - y0, cx - x0
+                paste[py : py + core.shape[0], px : px + core.shape[1]] = core
+                weight[py : py + core.shape[0], px : px + core.shape[1]] = _tent(core.shape, c * TILE_OVERLAP)
+                jobs.append(_Job(y0, x0, tile, paste, weight))
         self._run(img, hole & ~has_init, jobs)
         return img
 
@@ -388,6 +384,29 @@ class Inpainter:
         out = filled.copy()
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)
         return out
+
+
+def _cover(labels: np.ndarray, i: int, box: tuple[int, int, int, int], c: int) -> list[tuple[int, int, np.ndarray]]:
+    """Cores of side ``c`` (top, left, the pixels of hole ``i`` of ``labels`` in the core) that
+    together hold all of hole ``i``, whose box is ``box`` (y, x, h, w): a grid over the box,
+    overlapping by ``TILE_OVERLAP``, keeping the cores that hold hole pixels, less each core
+    whose hole pixels all lie in other cores kept (the emptiest are tried first). A stroke
+    that grazes a grid core's corner is left to its neighbours: on a 15 px stroke across a
+    1 MP photo, 147 grid cores touch the stroke and 85 are kept."""
+    y, x, bh, bw = box
+    cores = [(cy, cx, labels[cy : cy + c, cx : cx + c] == i) for cy in _starts(y, bh, c) for cx in _starts(x, bw, c)]
+    cores = [t for t in cores if t[2].any()]
+    count = np.zeros((bh + c, bw + c), np.int16)  # cores holding each pixel of the box (a core may overhang it)
+    for cy, cx, core in cores:
+        count[cy - y : cy - y + core.shape[0], cx - x : cx - x + core.shape[1]] += core
+    keep = [True] * len(cores)
+    for k in sorted(range(len(cores)), key=lambda k: int(cores[k][2].sum())):
+        cy, cx, core = cores[k]
+        region = count[cy - y : cy - y + core.shape[0], cx - x : cx - x + core.shape[1]]
+        if (region[core] > 1).all():
+            region[core] -= 1
+            keep[k] = False
+    return [t for t, kept in zip(cores, keep) if kept]
 
 
 def _tent(shape: tuple[int, int], ramp: float) -> np.ndarray:
