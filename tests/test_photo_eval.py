@@ -8,8 +8,8 @@ import pytest
 from odinpaint import masks as masklib
 from odinpaint.cli import main
 from odinpaint.errors import UserError
-from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, evaluate_photos, held_out_photos, model_vs_best, photo_hole,
-                                  resize_longer, score)
+from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, colour_error, evaluate_photos, held_out_photos,
+                                  model_vs_best, photo_hole, resize_longer, score)
 
 
 @pytest.mark.parametrize("shape", [(120, 200), (200, 120), (96, 96)])
@@ -76,6 +76,12 @@ def test_whole_run_on_a_folder(photo_folder, model_path, tmp_path):
     assert lead["low"] <= lead["diff"] <= lead["high"] and lead["n"] == 12
     assert f"{lead['diff']:+.2f} [{lead['low']:+.2f}, {lead['high']:+.2f}]" in md
     assert sorted(p.name for p in out.glob("*.png")) == ["samples_64_square.png", "samples_64_strokes.png"]
+    # the colour error: per hole and channel, its mean the reported one, with an interval in the page
+    per = np.asarray(rows["model"]["bias_per_hole"])
+    assert per.shape == (12, 3) and np.allclose(per.mean(0), [rows["model"][c] for c in ("bias_r", "bias_g", "bias_b")])
+    blue = colour_error(r, "64", "square 47%")[2]
+    assert blue["low"] <= rows["model"]["bias_b"] <= blue["high"]
+    assert f"{blue['diff']:+.2f} [{blue['low']:+.2f}, {blue['high']:+.2f}] ({lead['best']} " in md
 
 
 def test_photos_come_from_the_data_sets_test_split(tiny_dataset, photo_folder):
@@ -102,6 +108,15 @@ def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):
         evaluate_photos(PhotoEvalConfig(data=str(tiny_dataset), photos=str(photo_folder)))
     assert main(["eval-photos", "--photos", str(photo_folder), "--sizes", "big"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_colour_error_interval_is_over_the_holes():
+    per = [[4.0, 0.0, -2.0], [6.0, 0.0, -2.0], [5.0, 0.0, -2.0]]
+    r = {"sizes": {"256": {"square 47%": {"model": {"bias_per_hole": per}}}}}
+    red, green, blue = colour_error(r, "256", "square 47%")
+    assert red["diff"] == pytest.approx(5.0) and red["low"] < 5.0 < red["high"]
+    assert green["diff"] == green["low"] == green["high"] == 0.0  # no spread: the point
+    assert blue["low"] == blue["high"] == pytest.approx(-2.0)
 
 
 def test_model_lead_is_paired_hole_by_hole_and_one_hole_has_no_interval():
