@@ -40,7 +40,7 @@ demo: venv photos $(DATA)/manifest.json
 # Resumable: run it again after an interruption and it continues.
 SHIP_DATA := data/photos64-crops
 SHIP_RUN := runs/default-model/000-default
-SHIP_IMAGES := 600000
+SHIP_IMAGES := 1000000
 
 $(SHIP_DATA)/manifest.json: | venv photos
 	$(BIN)/odinpaint data prepare photos --size 64 --train-crops 1000 --out $(SHIP_DATA)
@@ -48,7 +48,7 @@ $(SHIP_DATA)/manifest.json: | venv photos
 default-model: venv photos $(SHIP_DATA)/manifest.json
 	@if [ -f $(SHIP_RUN)/config.json ]; then $(BIN)/odinpaint train --resume $(SHIP_RUN); else \
 	  $(BIN)/odinpaint train --recipe improved-ce --data $(SHIP_DATA) --out runs/default-model --name default \
-	    --max-images $(SHIP_IMAGES); fi
+	    --max-images $(SHIP_IMAGES) --channel-shuffle; fi
 	$(BIN)/odinpaint export $(SHIP_RUN)/checkpoints/best.safetensors --weights src/odinpaint/weights/default.safetensors
 	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(SHIP_DATA) --out runs/default-model/eval
 	$(BIN)/odinpaint eval-photos --data $(SHIP_DATA) --masks-per-photo 4 --out runs/default-model/photo-eval
