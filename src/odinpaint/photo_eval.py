@@ -285,14 +285,15 @@ def colour_error(result: dict, size: str, hole: str, method: str = "model") -> l
 def colour_error_rows(result: dict, size: str) -> list[list[str]]:
     """Rows R, G, B of the model's colour error per hole kind, with intervals and, in
     brackets, the error of the classical method best on hole PSNR there."""
+    errors = {h: colour_error(result, size, h) for h in result["holes"]}  # one bootstrap per channel and hole
+    best = {h: best_classical(result, size, h)[0] for h in result["holes"]}
     rows = []
     for c, name in enumerate(("R", "G", "B")):
         row = [name]
-        for h in result["holes"]:
-            x = colour_error(result, size, h)[c]
-            best, _ = best_classical(result, size, h)
+        for h, per_channel in errors.items():
+            x = per_channel[c]
             row.append(f"{format_interval(x, '') if x['n'] > 1 else format(x['diff'], '+.1f')} "
-                       f"({best} {result['sizes'][size][h][best][BIAS[c]]:+.1f})")
+                       f"({best[h]} {result['sizes'][size][h][best[h]][BIAS[c]]:+.1f})")
         rows.append(row)
     return rows
 

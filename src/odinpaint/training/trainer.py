@@ -134,8 +134,7 @@ def step_batch(cfg: C.TrainConfig, schedule, n: int, size: int, step: int, slots
     masks, levels = schedule.sample(size, np.random.default_rng([cfg.run.seed, 1, step]), cfg.ondemand.mask_kind)
     channels = None
     if cfg.ondemand.channel_shuffle:
-        channels = np.random.default_rng([cfg.run.seed, 3, step]).permuted(np.tile(np.arange(3), (len(idx), 1)), axis=1)
-        channels = channels[slots]
+        channels = np.random.default_rng([cfg.run.seed, 3, step]).permuted(np.tile(np.arange(3), (len(idx), 1)), axis=1)[slots]
     return idx[slots], masks[slots], levels[slots], channels
 
 
