@@ -9,7 +9,7 @@ from odinpaint import masks as masklib
 from odinpaint.cli import main
 from odinpaint.errors import UserError
 from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, colour_error, evaluate_photos, held_out_photos,
-                                  model_vs_best, photo_hole, resize_longer, score)
+                                  load_photos, model_vs_best, photo_hole, resize_longer, score)
 
 
 @pytest.mark.parametrize("shape", [(120, 200), (200, 120), (96, 96)])
@@ -101,6 +101,15 @@ def test_val_split_photos_for_choosing_models(tiny_dataset, photo_folder):
     assert not set(splits["val"]["files"]) & set(splits["test"]["files"])
     with pytest.raises(UserError, match="split"):
         evaluate_photos(PhotoEvalConfig(data=str(tiny_dataset), split="train"))
+
+
+def test_named_sources_give_every_photo_whatever_its_split():
+    from odinpaint.data.sources import load_item, resolve_source
+
+    photos = load_photos(PhotoEvalConfig(photos="samples"))
+    items = resolve_source("samples").items
+    assert [n for n, _ in photos] == [i.name for i in items] and {i.split for i in items} == {"train", "val", "test"}
+    assert all(np.array_equal(rgb, load_item(i)) for (_, rgb), i in zip(photos, items))
 
 
 def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):

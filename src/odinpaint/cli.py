@@ -301,8 +301,9 @@ def _add_data_command(sub) -> None:
     data = sub.add_parser("data", help="prepare data sets").add_subparsers(dest="data_command", required=True)
     dp = data.add_parser("prepare", help="turn images into a memory-mapped data set directory",
                          description="SOURCE is 'photos' (Debian photo packages: wallpapers train, opencv-doc "
-                                     "photos val/test), 'samples' (photos shipped in pip packages), a CelebA "
-                                     "img_align_celeba folder or zip, or any folder of images (searched recursively).")
+                                     "photos val/test), 'gcompris' (gcompris-qt-data's photos), 'samples' (photos "
+                                     "shipped in pip packages), a CelebA img_align_celeba folder or zip, or any folder "
+                                     "of images (searched recursively).")
     dp.add_argument("source")
     dp.add_argument("--out", required=True, help="data set directory to create")
     dp.add_argument("--size", type=int, default=64, help="sample side in px (multiple of 16)")
@@ -451,7 +452,9 @@ def _add_eval_photos_command(sub) -> None:
     pp.add_argument("--data", help="a prepared data set: its test split's source photos")
     pp.add_argument("--split", choices=("test", "val"), default="test",
                     help="of --data: val to choose between models, test to report the chosen one")
-    pp.add_argument("--photos", help="or a folder of photos")
+    pp.add_argument("--photos", help="or a folder of photos, or every photo of a source the shipped model never "
+                                     "trains on: 'gcompris' (gcompris-qt-data) or 'samples' (Python packages'); "
+                                     "a folder of either name is ./gcompris or ./samples")
     pp.add_argument("--sizes", default="256,512", help="longer side of the photos, px, comma-separated")
     pp.add_argument("--masks-per-photo", type=int, default=2, help="holes of each kind per photo and size")
     pp.add_argument("--device", default="cpu")

@@ -3,17 +3,20 @@
     odinpaint eval-photos --data data/photos64                    # the shipped model, the test photos
     odinpaint eval-photos --data data/photos64 --model runs/x/checkpoints/best.safetensors
     odinpaint eval-photos --photos ~/holiday --model model.onnx --sizes 512 --out runs/photo-eval
+    odinpaint eval-photos --photos gcompris --masks-per-photo 1   # every photo of a named source
 
     >>> from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos
     >>> result = evaluate_photos(PhotoEvalConfig(data="data/photos64"))
     >>> result["sizes"]["512"]["square 47%"]["model"]["psnr_hole"]
 
 The photos are the source files of a prepared data set's test split (for the ``photos`` set,
-the opencv-doc photos: another source than the training wallpapers), or every image of a
-folder. Each is used whole, resized (never enlarged) so that its longer side is 256 or 512
-px. On each photo, at each size, a fixed seeded set of holes: squares of 15, 25, 35 and 47%
-of the shorter side, and free-form strokes covering 10-20, 20-30, 30-40 and 40-50% of the
-area. The model fills them as ``odinpaint fill`` does (``Inpainter``: windows, coarse-to-fine
+the opencv-doc photos: another source than the training wallpapers), every image of a
+folder, or every photo of a named source that the shipped model never trains on
+(``PHOTO_SOURCES``: gcompris's photos of animals, monuments and people, or the sample
+photos of Python packages). Each is used whole, resized (never enlarged) so that its longer
+side is 256 or 512 px. On each photo, at each size, a fixed seeded set of holes: squares
+of 15, 25, 35 and 47% of the shorter side, and free-form strokes covering 10-20, 20-30,
+30-40 and 40-50% of the area. The model fills them as ``odinpaint fill`` does (``Inpainter``: windows, coarse-to-fine
 passes, feathering); the classical methods fill the same photos at full resolution. Every
 output is composited into the known pixels and rounded to 8 bits, then scored: hole PSNR,
 SSIM, hole L1, the mean colour error in the hole per channel (bias), and MS-SSIM, a
@@ -56,11 +59,14 @@ MS_SSIM_KERNEL = 7
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, torchmetrics' default
 
 
+PHOTO_SOURCES = ("gcompris", "samples")  # --photos NAME: every photo of that source, whatever its split
+
+
 @dataclass
 class PhotoEvalConfig:
     data: str = ""                 # a prepared data set: its test (or ``split``) split's source photos
     split: str = "test"            # of ``data``: "val" to choose between models, "test" to report
-    photos: str = ""               # or a folder of photos
+    photos: str = ""               # or a folder of photos, or one of PHOTO_SOURCES
     model: str = ""                # checkpoint, exported weights or .onnx; "" for the shipped model
     sizes: tuple = (256, 512)      # longer side of each photo, px
     masks_per_photo: int = 2       # holes of each kind per photo and size
@@ -114,6 +120,13 @@ def held_out_photos(data: str, split: str = "test") -> list[Path]:
 def load_photos(cfg: PhotoEvalConfig) -> list[tuple[str, np.ndarray]]:
     from odinpaint.imageio import find_images, load_photo
 
+    if cfg.photos in PHOTO_SOURCES:
+        from odinpaint.data.sources import load_item, resolve_source
+
+        # short names for the report: an rcc item's name is its bundle path, a colon, its path inside
+        items = resolve_source(cfg.photos).items
+        return [(Path(i.name.split(":")[0]).stem + "/" + Path(i.name).name if ":" in i.name else i.name, load_item(i))
+                for i in items]
     paths = held_out_photos(cfg.data, cfg.split) if cfg.data else find_images(cfg.photos)
     if not paths:
         raise UserError(f"{cfg.photos}: no images found")

@@ -5,17 +5,20 @@ how to cut it (one centre crop, or patches at several scales).
 
     >>> from odinpaint.data.sources import resolve_source
     >>> src = resolve_source("photos")                 # Debian wallpapers + opencv-doc photos
+    >>> src = resolve_source("gcompris")               # gcompris's photos: animals, monuments, people
     >>> src = resolve_source("/data/img_align_celeba")  # CelebA, detected by its layout
     >>> src = resolve_source("~/pictures", seed=0)     # any folder, seeded 80/10/10 split
 """
 
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from odinpaint.data.rcc import rcc_files, read_rcc
 from odinpaint.errors import UserError
 from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, check_header, find_images, load_rgb
 
@@ -36,6 +39,15 @@ MATE_PHOTOS = ("Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.
                "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg")
 PLASMA_PHOTOS = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
                  "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am")
+# gcompris-qt-data's photographs (animals, monuments, musicians, the sea floor: scenes with
+# objects, unlike the wallpapers), inside Qt resource bundles: the ``gcompris`` source, a
+# second source of photos the shipped model never saw. The bundles also hold sprites and
+# icons, all under GCOMPRIS_MIN_SIDE px.
+GCOMPRIS_PACKAGE = "gcompris-qt-data"
+GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc"
+GCOMPRIS_BUNDLES = ("clickgame", "erase", "explore_farm_animals", "explore_monuments", "explore_world_animals",
+                    "explore_world_music")
+GCOMPRIS_MIN_SIDE = 600
 OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
 # The opencv-doc files that are colour photographs (the rest are drawings, logos, charts,
 # grey calibration shots or renders). leuvenB/aloeR/graf3 are near-copies of a listed one.
@@ -50,13 +62,13 @@ class Item:
     """One source image: ``name`` for reports, ``ref`` for loading, the split it belongs to."""
 
     name: str
-    ref: tuple  # ("file", path) or ("zip", zip_path, member)
+    ref: tuple  # ("file", path), ("zip", zip_path, member) or ("rcc", rcc_path, member)
     split: str
 
 
 @dataclass
 class Source:
-    kind: str  # folder | celeba | photos | samples
+    kind: str  # folder | celeba | photos | gcompris | samples
     items: list[Item]
     crop: str  # "center": one centre-cropped sample per image; "patches": tiles at several scales
     description: dict = field(default_factory=dict)
@@ -72,6 +84,13 @@ def load_item(item: Item) -> np.ndarray:
                 data = z.read(member)
         except Exception as e:  # a damaged archive: bad CRC, bad deflate stream, cut short
             raise ImageError(item.name, f"cannot read it from {zpath} ({type(e).__name__}: {e})") from None
+        return load_rgb(data, name=item.name)
+    if item.ref[0] == "rcc":
+        _, rpath, member = item.ref
+        try:
+            data = read_rcc(rpath, member)
+        except (OSError, UserError) as e:
+            raise ImageError(item.name, f"cannot read it from {rpath} ({e})") from None
         return load_rgb(data, name=item.name)
     return load_rgb(item.ref[1], name=item.name)
 
@@ -166,6 +185,27 @@ def photo_files(root: Path = Path("/")) -> tuple[list[Path], list[Path]]:
     return train, test
 
 
+def gcompris_photos(root: Path = Path("/")) -> list[Item]:
+    """gcompris's photographs, as items named ``<bundle path>:<path inside>`` (split unset)."""
+    from PIL import Image
+
+    items = []
+    for bundle in GCOMPRIS_BUNDLES:
+        path = root / GCOMPRIS_RCC / f"{bundle}.rcc"
+        if not path.is_file():
+            continue
+        for member in sorted(rcc_files(path)):
+            if Path(member).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                size = Image.open(io.BytesIO(read_rcc(path, member))).size  # the header only
+            except (OSError, UserError):
+                continue  # not an image Pillow reads: nothing to train on
+            if min(size) >= GCOMPRIS_MIN_SIDE:
+                items.append(Item(f"{path.relative_to(root)}:{member}", ("rcc", str(path), member), ""))
+    return items
+
+
 def photos_source(seed: int, root: Path = Path("/")) -> Source:
     """Wallpapers for training; opencv-doc photos split between val and test by photo,
     so no patch in val or test shares a source photo with training or with each other."""
@@ -180,6 +220,18 @@ def photos_source(seed: int, root: Path = Path("/")) -> Source:
     items += [Item(str(held_out[i].relative_to(root)), ("file", str(held_out[i])), "val" if k < half else "test")
               for k, i in enumerate(order)]
     return Source("photos", items, "patches", {"packages": list(PHOTO_PACKAGES)})
+
+
+def gcompris_source(seed: int, ratios=(0.8, 0.1, 0.1), crop: str = "center", root: Path = Path("/")) -> Source:
+    """gcompris's photos, split by a seeded ratio like a folder. The shipped model never
+    trains on them: ``eval-photos --photos gcompris`` scores it on all of them."""
+    found = gcompris_photos(root)
+    if not found:
+        raise UserError(f"found no gcompris photos in {root / GCOMPRIS_RCC}; install them with: "
+                        f"sudo apt-get install {GCOMPRIS_PACKAGE}")
+    labels = split_by_ratio(len(found), ratios, seed)
+    items = [Item(it.name, it.ref, s) for it, s in zip(found, labels)]
+    return Source("gcompris", items, crop, {"packages": [GCOMPRIS_PACKAGE], "ratios": list(ratios)})
 
 
 def samples_source(seed: int) -> Source:
@@ -200,14 +252,16 @@ def samples_source(seed: int) -> Source:
 
 def resolve_source(source: str, seed: int = 0, ratios=(0.8, 0.1, 0.1), crop: str = "center",
                    photos_root: Path = Path("/")) -> Source:
-    """``photos``, ``samples``, a CelebA folder or zip, or any folder of images."""
+    """``photos``, ``gcompris``, ``samples``, a CelebA folder or zip, or any folder of images."""
     if source == "photos":
         return photos_source(seed, photos_root)
+    if source == "gcompris":
+        return gcompris_source(seed, ratios, crop, photos_root)
     if source == "samples":
         return samples_source(seed)
     path = Path(source).expanduser()
     if not path.exists():
-        raise UserError(f"{source}: no such folder (sources are a folder, a CelebA folder or zip, 'photos' or 'samples')")
+        raise UserError(f"{source}: no such folder (sources are a folder, a CelebA folder or zip, 'photos', 'gcompris' or 'samples')")
     if is_celeba(path):
         return celeba_source(path, seed)
     if not path.is_dir():
