@@ -1,8 +1,9 @@
 """Read files out of a Qt resource bundle (``.rcc``), the form in which some Debian packages
 (``gcompris-qt-data``) ship their photos.
 
-    >>> from odinpaint.data.rcc import rcc_files, read_rcc
+    >>> from odinpaint.data.rcc import iter_rcc, rcc_files, read_rcc
     >>> files = rcc_files("/usr/share/gcompris-qt/rcc/erase.rcc")   # {path inside: (offset, flags)}
+    >>> for member, read in iter_rcc("/usr/share/gcompris-qt/rcc/erase.rcc", (".webp",)): data = read()
     >>> data = read_rcc("/usr/share/gcompris-qt/rcc/erase.rcc", "/gcompris/src/activities/erase/resource/x.webp")
 
 The layout (Qt's ``rcc`` tool, format versions 1-3): a 20-byte header (``qres``, version and
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from odinpaint.errors import UserError
@@ -27,9 +30,8 @@ def _bad(path, why: str) -> UserError:
     return UserError(f"{path}: not a readable Qt resource bundle ({why})")
 
 
-def rcc_files(path) -> dict[str, tuple[int, int]]:
-    """Every file in the bundle at ``path``: its path inside -> (data offset, flags)."""
-    buf = Path(path).read_bytes()
+def _listing(buf: bytes, path) -> dict[str, tuple[int, int]]:
+    """The tree of the bundle in ``buf``: each file's path inside -> (data offset, flags)."""
     if len(buf) < 20 or buf[:4] != b"qres":
         raise _bad(path, "no 'qres' header")
     version, tree, data, names = struct.unpack(">IIII", buf[4:20])
@@ -63,13 +65,8 @@ def rcc_files(path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def read_rcc(path, member: str) -> bytes:
-    """The bytes of file ``member`` (a path inside the bundle, from ``rcc_files``)."""
-    files = rcc_files(path)
-    if member not in files:
-        raise _bad(path, f"it holds no file {member}")
-    offset, flags = files[member]
-    buf = Path(path).read_bytes()
+def _contents(buf: bytes, path, member: str, offset: int, flags: int) -> bytes:
+    """One file's bytes, from its entry in ``_listing``."""
     try:
         (size,) = struct.unpack_from(">I", buf, offset)
     except struct.error:
@@ -85,3 +82,28 @@ def read_rcc(path, member: str) -> bytes:
         except zlib.error as e:
             raise _bad(path, f"{member}: {e}") from None
     return blob
+
+
+def rcc_files(path) -> dict[str, tuple[int, int]]:
+    """Every file in the bundle at ``path``: its path inside -> (data offset, flags)."""
+    return _listing(Path(path).read_bytes(), path)
+
+
+def read_rcc(path, member: str) -> bytes:
+    """The bytes of file ``member`` (a path inside the bundle, from ``rcc_files``)."""
+    buf = Path(path).read_bytes()
+    files = _listing(buf, path)
+    if member not in files:
+        raise _bad(path, f"it holds no file {member}")
+    return _contents(buf, path, member, *files[member])
+
+
+def iter_rcc(path, suffixes: tuple[str, ...]) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """(path inside, its reader) for every file whose name ends in one of ``suffixes``, in
+    name order, from one read of the bundle. A reader raises ``UserError`` for that file
+    alone when its data is damaged."""
+    buf = Path(path).read_bytes()
+    files = _listing(buf, path)
+    for member in sorted(files):
+        if member.lower().endswith(suffixes):
+            yield member, partial(_contents, buf, path, member, *files[member])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from odinpaint.data.rcc import rcc_files, read_rcc
+from odinpaint.data.rcc import iter_rcc, read_rcc
 from odinpaint.errors import UserError
 from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, check_header, find_images, load_rgb
 
@@ -194,11 +194,9 @@ def gcompris_photos(root: Path = Path("/")) -> list[Item]:
         path = root / GCOMPRIS_RCC / f"{bundle}.rcc"
         if not path.is_file():
             continue
-        for member in sorted(rcc_files(path)):
-            if Path(member).suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
+        for member, read in iter_rcc(path, IMAGE_EXTENSIONS):
             try:
-                size = Image.open(io.BytesIO(read_rcc(path, member))).size  # the header only
+                size = Image.open(io.BytesIO(read())).size  # the header only
             except (OSError, UserError):
                 continue  # not an image Pillow reads: nothing to train on
             if min(size) >= GCOMPRIS_MIN_SIDE:
