@@ -127,8 +127,35 @@ def test_cost_follows_the_hole(inp, monkeypatch):
     calls = _spy(monkeypatch, inp, "predict")
     out = inp.fill(img, hole)
     assert len(levels) == 1 and levels[0][1].size < 0.02 * hole.size
-    assert len(calls) == 1 and len(calls[0][0]) == 3
+    # one call for the three holes' windows, one for the refinement tiles of the 30 px hole
+    assert len(calls) == 2 and len(calls[0][0]) == 3 and len(calls[1][0]) == 4
     assert (out[~hole] == img[~hole]).all()
+
+
+def test_a_hole_in_one_window_is_refined_in_smaller_tiles(inp, monkeypatch):
+    """A compact hole takes one window, then a second pass predicts it again in overlapping
+    tiles REFINE x smaller, which see the first fill as context (it is no longer unknown)
+    and together cover every hole pixel."""
+    import odinpaint.inpainter as inpainter
+
+    img = photo(200, 200)
+    hole = boxes_to_mask((200, 200), [(80, 60, 40, 40)])
+    runs = _spy(monkeypatch, inp, "_run")
+    out = inp.fill(img, hole)
+    assert len(runs) == 2
+    (_, crop_hole, first), (_, unknown, tiles) = runs  # crop_hole: the hole, in the crop around it
+    assert len(first) == 1 and first[0].weight is None
+    assert len(tiles) == 4 and {j.side for j in tiles} == {int(np.ceil(first[0].side / inpainter.REFINE))}
+    assert all(j.weight is not None for j in tiles) and not unknown.any()
+    covered = np.zeros(crop_hole.shape, int)
+    for j in tiles:
+        covered[j.y0 : j.y0 + j.paste.shape[0], j.x0 : j.x0 + j.paste.shape[1]] += j.paste
+    assert (covered[crop_hole] >= 1).all() and (covered[~crop_hole] == 0).all() and (covered >= 2).any()
+    assert (out[~hole] == img[~hole]).all()
+    monkeypatch.setattr(inpainter, "REFINE", 0)
+    runs.clear()
+    once = inp.fill(img, hole)
+    assert len(runs) == 1 and (once[hole] != out[hole]).any() and (once[~hole] == img[~hole]).all()
 
 
 def test_far_apart_holes_are_separate_crops(inp, monkeypatch):

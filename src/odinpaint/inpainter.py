@@ -31,6 +31,11 @@ How a hole is filled:
   Downscaling averages known pixels only, so the hole's old content never leaks in, and any
   known pixel survives at every level: every hole with at least one known pixel somewhere in
   the image gets filled.
+- **A second, finer pass.** A hole that took one window is predicted again in overlapping
+  tiles ``REFINE`` x smaller (cores of about 80% of the hole's side), which see the first
+  fill as context: the first fill gives the hole's layout, the tiles its detail nearer the
+  photo's resolution. On the validation photos it added up to +0.48 dB on squares (35% of a
+  256 px photo) and lost nowhere (README, Quality).
 - **Batches.** The windows of one level, of every hole, go through the network together.
 - **Feathered paste.** Within ``feather`` px of the hole's edge the prediction is blended
   with OpenCV's Navier-Stokes fill of that band, which meets the surrounding pixels. Only
@@ -62,6 +67,7 @@ HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of it
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine
 THIN = 2.0            # a hole is tiled when one window around it is over THIN x the window its thickness needs
 TILE_OVERLAP = 0.25   # refinement tiles overlap by this share of their core; the overlap is blended
+REFINE = 1.25        # a hole that took one window is predicted again in tiles REFINE x smaller (0: off)
 BATCH = 16            # windows per network call (times 8 with test-time averaging)
 
 
@@ -274,6 +280,7 @@ class Inpainter:
             img[big_mask] = up[big_mask]
             has_init = big_mask
         jobs = self._tiny_hole_jobs(labels, stats, h, w)
+        refine = []  # the second pass over holes that took one window
         inside = None  # each hole pixel's distance to the nearest known one, when a hole needs it
         for i in range(1, n):
             x, y, bw, bh, _ = stats[i]
@@ -294,18 +301,13 @@ class Inpainter:
                 y0, x0 = _place(y + bh / 2, x + bw / 2, side, h, w)
                 paste = labels[y0 : y0 + side, x0 : x0 + side] == i
                 jobs.append(_Job(y0, x0, side, paste))
+                if REFINE and side >= REFINE * self.size:
+                    refine += _tile_jobs(labels, i, (y, x, bh, bw), math.ceil(side / REFINE), h, w)
                 continue
-            # Tiles over the hole's box, their cores overlapping.
-            c = int(HOLE_SHARE * tile)
-            for cy, cx, core in _cover(labels, i, (y, x, bh, bw), c):
-                y0, x0 = _place(cy + c / 2, cx + c / 2, tile, h, w)
-                paste = np.zeros((min(tile, h - y0), min(tile, w - x0)), bool)
-                weight = np.zeros(paste.shape, np.float32)
-                py, px = cy - y0, cx - x0
-                paste[py : py + core.shape[0], px : px + core.shape[1]] = core
-                weight[py : py + core.shape[0], px : px + core.shape[1]] = _tent(core.shape, c * TILE_OVERLAP)
-                jobs.append(_Job(y0, x0, tile, paste, weight))
+            jobs += _tile_jobs(labels, i, (y, x, bh, bw), tile, h, w)
         self._run(img, hole & ~has_init, jobs)
+        if refine:  # every hole of this level now has a value: only other groups' holes stay unknown
+            self._run(img, hole & ~target, refine)
         return img
 
     def _tiny_hole_jobs(self, labels: np.ndarray, stats: np.ndarray, h: int, w: int) -> list[_Job]:
@@ -384,6 +386,23 @@ class Inpainter:
         out = filled.copy()
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)
         return out
+
+
+def _tile_jobs(labels: np.ndarray, i: int, box: tuple[int, int, int, int], tile: int, h: int, w: int) -> list[_Job]:
+    """Windows of side ``tile`` over hole ``i`` of ``labels`` (box (y, x, h, w)) in an h x w
+    image: each predicts its core (``HOLE_SHARE`` of the tile), and the cores' overlaps are
+    blended."""
+    c = int(HOLE_SHARE * tile)
+    jobs = []
+    for cy, cx, core in _cover(labels, i, box, c):
+        y0, x0 = _place(cy + c / 2, cx + c / 2, tile, h, w)
+        paste = np.zeros((min(tile, h - y0), min(tile, w - x0)), bool)
+        weight = np.zeros(paste.shape, np.float32)
+        py, px = cy - y0, cx - x0
+        paste[py : py + core.shape[0], px : px + core.shape[1]] = core
+        weight[py : py + core.shape[0], px : px + core.shape[1]] = _tent(core.shape, c * TILE_OVERLAP)
+        jobs.append(_Job(y0, x0, tile, paste, weight))
+    return jobs
 
 
 def _cover(labels: np.ndarray, i: int, box: tuple[int, int, int, int], c: int) -> list[tuple[int, int, np.ndarray]]:
