@@ -2,8 +2,9 @@
 validation scores that the code of commit e1ea8dc wrote, and its checkpoints must still load.
 
 The reference files in ``tests/data/behaviour/`` were written by
-``python tests/test_behaviour.py --write`` on that commit (the loader's import path has moved
-since; nothing else in this file has). A change to the training code that
+``python tests/test_behaviour.py --write`` on that commit (since then the loader's import path
+has moved, and the weights are compared as whole networks, so that another CPU passes; see
+``WEIGHT_TOL``). A change to the training code that
 alters results on purpose rewrites them, and says so in its commit message; a reshape of the
 code must pass this test untouched, apart from how ``reference_config`` spells its settings.
 """
@@ -49,9 +50,21 @@ def train_case(case: str, data: Path, out: Path) -> tuple[Path, dict]:
     return run, {k: v for k, v in val.items() if k not in ("time", "seconds", "event")}
 
 
+# How close a retrained network must come to the reference, as a share of how far training
+# moved it from its initial state (parameters; BatchNorm's running statistics apart), or of the
+# reference's own size (Adam's moments). Not per element: the CPU's instruction set picks the
+# kernels, so float sums differ between machines in the last bits, and Adam turns that noise
+# into whole steps along directions with no true gradient (a bias ahead of a BatchNorm).
+# Measured across instruction sets (AVX-512, AVX2, SSE4.1, set with MKL_CBWR,
+# ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA): at most 9.1e-3 of the parameters' move and 9.2e-3
+# of the moments, both in the GAN's G. A learning rate 10% higher gives 0.12 to 0.17.
+WEIGHT_TOL, MOMENT_TOL = 3e-2, 5e-2
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_reproduces_the_reference(case, tiny_dataset, tmp_path):
     from odinpaint.checkpoint import load_checkpoint
+    from odinpaint.training.trainer import build_networks
 
     run, val = train_case(case, tiny_dataset, tmp_path)
     ref = json.loads((HERE / f"{case}.json").read_text())
@@ -61,7 +74,32 @@ def test_training_reproduces_the_reference(case, tiny_dataset, tmp_path):
     new, old = load_checkpoint(run / "checkpoints" / "last.safetensors"), load_checkpoint(HERE / f"{case}.safetensors")
     assert new.tensors.keys() == old.tensors.keys()
     for k, t in old.tensors.items():
-        torch.testing.assert_close(new.tensors[k], t, rtol=1e-4, atol=1e-5, msg=k)
+        assert new.tensors[k].shape == t.shape, k
+        if not t.is_floating_point():  # step counts
+            assert torch.equal(new.tensors[k], t), k
+    cfg = reference_config(case, tiny_dataset, tmp_path).for_size(32)
+    torch.manual_seed(cfg.run.seed)  # as the trainer does: the networks before the first step
+    nets = build_networks(cfg)
+    init = {f"model.{net}.{k}": t for net, m in nets.items() for k, t in m.state_dict().items()}
+
+    def flat(tensors: dict, keys: list[str]) -> torch.Tensor:
+        return torch.cat([tensors[k].double().flatten() for k in keys])
+
+    for net in ("G", "D"):
+        if net not in nets:
+            continue
+        # Parameters and BatchNorm's running statistics apart: the statistics move much further,
+        # and would hide a change in the parameters.
+        params = {f"model.{net}.{k}" for k, _ in nets[net].named_parameters()}
+        buffers = [k for k, t in old.tensors.items() if k.startswith(f"model.{net}.") and t.is_floating_point()
+                   and k not in params]
+        for keys in (sorted(params), buffers):
+            moved = (flat(old.tensors, keys) - flat(init, keys)).norm()
+            assert (flat(new.tensors, keys) - flat(old.tensors, keys)).norm() <= WEIGHT_TOL * moved, (net, keys[0])
+        for moment in ("exp_avg", "exp_avg_sq"):
+            keys = [k for k in old.tensors if k.startswith(f"optim.{net}.") and k.endswith(f".{moment}")]
+            ref_m = flat(old.tensors, keys)
+            assert (flat(new.tensors, keys) - ref_m).norm() <= MOMENT_TOL * ref_m.norm(), (net, moment)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
