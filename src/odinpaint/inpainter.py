@@ -67,7 +67,7 @@ HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of it
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine
 THIN = 2.0            # a hole is tiled when one window around it is over THIN x the window its thickness needs
 TILE_OVERLAP = 0.25   # refinement tiles overlap by this share of their core; the overlap is blended
-REFINE = 1.25        # a hole that took one window is predicted again in tiles REFINE x smaller (0: off)
+REFINE = 1.25         # a hole that took one window is predicted again in tiles REFINE x smaller (0: off)
 BATCH = 16            # windows per network call (times 8 with test-time averaging)
 
 
