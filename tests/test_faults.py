@@ -275,6 +275,22 @@ def test_resume_with_a_checkpoint_of_another_architecture(short_run, tmp_path, c
     assert f"{last}: network 'G' is of another architecture: width 16 (needed 8)" in err
 
 
+def test_init_of_another_architecture_names_the_file_and_the_field_and_makes_no_run(short_run, tmp_path, capsys):
+    from odinpaint.models import build
+    from odinpaint.models.context_encoder import ContextEncoderArch
+
+    arch = load_checkpoint(short_run / "checkpoints" / "best.safetensors").arch("G")
+    wide = tmp_path / "wide.safetensors"
+    save_checkpoint(wide, {"G": build(ContextEncoderArch(**{**arch.__dict__, "width": 16}))}, {}, {"step": 0})
+    ds = json.loads((short_run / "config.json").read_text())["data"]
+    out = tmp_path / "runs"
+    assert main(train_args(ds, out, "--max-images", "20", "--init", str(wide))) == 2
+    assert f"{wide}: network 'G' is of another architecture: width 16 (needed 8)" in one_line_error(capsys)
+    assert main(train_args(ds, out, "--max-images", "20", "--init", str(tmp_path / "none.safetensors"))) == 2
+    assert "none.safetensors: no such checkpoint file" in one_line_error(capsys)
+    assert not out.exists()  # nothing half-made: no run directory, no config.json
+
+
 def test_nan_loss_stops_training_with_a_clear_error(tiny_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(steps.CEStep, "__call__", nan_on_call(steps.CEStep.__call__, 3, "loss"))
     assert main(train_args(tiny_dataset, tmp_path, "--max-images", "60", "--ckpt-every", "2")) == 2

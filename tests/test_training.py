@@ -66,6 +66,26 @@ def test_ce_run_writes_everything(tiny_dataset, tmp_path):
     assert train(tiny(tiny_dataset, tmp_path, max_images=10)).name.startswith("001-")
 
 
+@pytest.mark.parametrize("model", ["ce", "gan"])
+def test_init_starts_every_network_from_the_weights_and_the_rest_fresh(tiny_dataset, tmp_path, model):
+    from odinpaint.training.trainer import setup
+
+    first = train(tiny(tiny_dataset, tmp_path / "a", model=model, max_images=20))
+    best = first / "checkpoints" / "best.safetensors"
+    stored = {name: weights(best, name) for name in ("G", "D") if weights(best, name)}
+    for init, same in ((str(best), True), ("", False)):
+        run, state = setup(tiny(tiny_dataset, tmp_path / f"b{bool(init)}", model=model, seed=1, init=init), None, None)
+        run.bar.close(), run.log.close()
+        assert state.step == 0 and all(not opt.state for opt in run.opts.values())  # a fresh optimizer
+        assert sorted(run.nets) == sorted(stored)
+        for name, net in run.nets.items():
+            here = {k: v for k, v in net.state_dict().items()}
+            match = all(torch.equal(here[k.split(".", 2)[2]], v) for k, v in stored[name].items())
+            assert match == same, (name, init)
+    finished = train(tiny(tiny_dataset, tmp_path / "c", model=model, max_images=20, init=str(best)))
+    assert json.loads((finished / "config.json").read_text())["run"]["init"] == str(best)
+
+
 FLAT_CONFIGS = Path(__file__).parent / "data" / "flat_run_configs.json"  # config.json before the groups
 
 

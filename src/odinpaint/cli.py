@@ -373,7 +373,7 @@ def _add_fill_command(sub) -> None:
         "Fill the hole(s) of an image of any size.",
         "Method: each connected hole gets a square context window around it (the hole spans at most 55% of its "
         "side), resized to the model's size, predicted, resized back, and pasted into the hole pixels only, "
-        "feathered into OpenCV's Telea fill within a few px of the edge so no seam shows. A hole too large for "
+        "feathered into OpenCV's Navier-Stokes fill within a few px of the edge so no seam shows. A hole too large for "
         "one window at 4x the model size is filled coarse to fine: first in a half-resolution copy (recursively), "
         "then refined at full resolution by overlapping, blended tiles that use the coarse fill as context. All "
         "work happens in a crop around the holes, so the cost follows the hole, not the image. Pixels outside "

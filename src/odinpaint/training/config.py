@@ -96,6 +96,8 @@ class RunConfig:
     out: str = _opt("runs", "parent directory of numbered run directories")
     name: str = _opt("", "run name (default: model-schedule-preset)")
     seed: int = _opt(0, "drives data order, masks, init, dropout")
+    init: str = _opt("", "fine-tune: start the networks from this checkpoint or exported weights (the shipped "
+                         "model's too); optimizer, schedule and step count start fresh", metavar="WEIGHTS")
     device: str = _opt("cpu", "cpu | cuda | cuda:N")
     channels_last: bool = _opt(True, "channels_last memory: faster convolutions on CPU (see odinpaint bench)")
     compile: bool = _opt(False, "torch.compile the networks (compile time is paid at the first steps)")

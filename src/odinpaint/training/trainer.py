@@ -4,6 +4,8 @@
     >>> from odinpaint.training.trainer import train
     >>> run_dir = train(make_config("ce", "quick", data="data/photos64", max_images=20000))
     >>> run_dir = train(resume=run_dir)        # continues exactly where it stopped
+    >>> run_dir = train(make_config("ce", data="data/mine", recipe="improved-ce", lr=5e-5,
+    ...                             init="src/odinpaint/weights/default.safetensors"))   # fine-tuning
 
 Per step: the schedule splits the batch between levels, masks are drawn, the model's step
 runs, per-level PSNR of the composited output feeds the schedule. ``train`` is a short loop
@@ -38,7 +40,7 @@ from tqdm import tqdm
 
 from odinpaint.errors import UserError
 from odinpaint import metrics
-from odinpaint.checkpoint import load_checkpoint, save_checkpoint
+from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.data.dataset import DataSet
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
@@ -60,6 +62,18 @@ class TrainingError(UserError):
 def build_networks(cfg: C.TrainConfig) -> dict[str, torch.nn.Module]:
     """G, and D for a GAN, from the config's architectures."""
     return {name: build(arch) for name, arch in (("G", cfg.g), ("D", cfg.d)) if arch is not None}
+
+
+def init_networks(path, nets: dict[str, torch.nn.Module]) -> None:
+    """Fine-tuning: each network's weights from ``path``, a checkpoint or exported weights whose
+    architectures must match the config's (the error names the fields that differ). A network
+    the file lacks, such as the discriminator beside a generator-only export, starts fresh."""
+    src = load_checkpoint(path)
+    if "G" not in src.meta["archs"]:
+        raise CheckpointError(path, "has no generator 'G' to start from")
+    for name, net in nets.items():
+        if name in src.meta["archs"]:
+            src.load_into(name, net)
 
 
 def make_optimizers(nets: dict, cfg: C.TrainConfig) -> dict[str, torch.optim.Optimizer]:
@@ -293,22 +307,15 @@ def _open(cfg: C.TrainConfig | None, resume) -> tuple[C.TrainConfig, object]:
 
 
 def setup(cfg: C.TrainConfig | None, resume, run_dir) -> tuple[Run, TrainState]:
-    """Resolve, make (or reopen) the run directory, build the networks and optimizers, and load
-    the checkpoint when resuming: a resumed run goes through the same path as a new one."""
+    """Resolve, build the networks and optimizers, load the checkpoint when resuming (or the
+    ``init`` weights when fine-tuning), then make (or reopen) the run directory: a resumed run
+    goes through the same path as a new one."""
     cfg, ckpt = _open(cfg, resume)
     ctx = distributed.setup(cfg.run.device)
     if cfg.optim.batch < ctx.world:
         raise UserError(f"config field 'batch': {cfg.optim.batch} images cannot be split between {ctx.world} processes")
     ds = DataSet(cfg.data)
     cfg = cfg.for_size(ds.size)  # the data set decides the networks' image size
-    if resume is not None:
-        run_dir = Path(resume)
-    else:
-        if ctx.main:
-            run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.run.out), cfg.run.name)
-            run_dir.mkdir(parents=True)
-            (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
-        run_dir = Path(ctx.share(str(run_dir) if ctx.main else None))
     train_split = ds.split("train")
     total_steps = math.ceil((cfg.optim.max_images or cfg.optim.epochs * len(train_split)) / cfg.optim.batch)
     val_every = cfg.run.val_every or max(1, total_steps // 10)
@@ -325,6 +332,17 @@ def setup(cfg: C.TrainConfig | None, resume, run_dir) -> tuple[Run, TrainState]:
             ckpt.load_optimizer(k, opt)
         torch.set_rng_state(ckpt.tensors["rng.torch"])
         state = TrainState.from_meta(ckpt.meta, state.schedule)
+    elif cfg.run.init:
+        init_networks(cfg.run.init, nets)
+    # The run directory comes last: a bad config, data set or init file leaves none behind.
+    if resume is not None:
+        run_dir = Path(resume)
+    else:
+        if ctx.main:
+            run_dir = Path(run_dir) if run_dir is not None else next_run_dir(Path(cfg.run.out), cfg.run.name)
+            run_dir.mkdir(parents=True)
+            (run_dir / "config.json").write_text(json.dumps(C.to_dict(cfg), indent=1))
+        run_dir = Path(ctx.share(str(run_dir) if ctx.main else None))
     sync_bn = distributed.use_sync_bn(cfg.run.sync_bn, cfg.optim.batch, ctx.world)
     models = ctx.replicate(nets, cfg.optim.batch, sync_bn)
     if cfg.run.compile:  # in place: parameters and checkpoint keys stay the plain network's
