@@ -102,6 +102,28 @@ def test_gcompris_source_reads_its_photos_and_leaves_out_icons(tmp_path, rng):
     assert sum(m["splits"][s]["count"] for s in ("train", "val", "test")) == 3
 
 
+def test_eval_photos_reads_a_gcompris_data_set_s_test_photos_from_the_bundles(tmp_path, rng, monkeypatch):
+    import functools
+
+    from odinpaint.data import sources
+    from odinpaint.photo_eval import PhotoEvalConfig, load_photos
+
+    root = tmp_path / "root"
+    photos = {f"/gcompris/src/activities/erase/resource/photo{i}.png": png(rng, 600, 640) for i in range(3)}
+    write_rcc(root / GCOMPRIS_RCC / "erase.rcc", photos)
+    m = prepare(resolve_source("gcompris", photos_root=root), tmp_path / "ds", PrepareConfig(size=32, workers=1),
+                progress=False)
+    monkeypatch.setattr(sources, "gcompris_photos", functools.partial(sources.gcompris_photos, root=root))
+    (test,) = m["splits"]["test"]["files"]
+    ((name, rgb),) = load_photos(PhotoEvalConfig(data=str(tmp_path / "ds")))
+    member = test.split(":")[1]
+    assert name == "erase/" + member.rsplit("/", 1)[1]
+    assert np.array_equal(rgb, np.asarray(Image.open(io.BytesIO(photos[member])).convert("RGB")))
+    (root / GCOMPRIS_RCC / "erase.rcc").unlink()
+    with pytest.raises(UserError, match="found 0 of its 1 test photos in gcompris-qt-data"):
+        load_photos(PhotoEvalConfig(data=str(tmp_path / "ds")))
+
+
 def test_a_damaged_gcompris_photo_is_skipped_and_named(tmp_path, rng):
     root = tmp_path / "root"
     write_rcc(root / GCOMPRIS_RCC / "erase.rcc", {f"/r/photo{i}.png": png(rng, 600, 640) for i in range(3)})
