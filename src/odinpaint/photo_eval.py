@@ -102,7 +102,10 @@ def _split_files(data: str, split: str) -> tuple[dict, list[str]]:
 
 def held_out_photos(data: str, split: str = "test") -> list[Path]:
     """The source files of a prepared data set's test (or val) split, from its manifest."""
-    source, files = _split_files(data, split)
+    return _split_paths(data, split, *_split_files(data, split))
+
+
+def _split_paths(data: str, split: str, source: dict, files: list[str]) -> list[Path]:
     kind = source.get("kind")
     if kind == "photos":
         paths = [Path("/") / f for f in files]
@@ -122,9 +125,8 @@ def held_out_photos(data: str, split: str = "test") -> list[Path]:
 
 
 def load_photos(cfg: PhotoEvalConfig) -> list[tuple[str, np.ndarray]]:
-    from odinpaint.imageio import find_images, load_photo
-
     from odinpaint.data.sources import gcompris_photos, load_item, resolve_source
+    from odinpaint.imageio import find_images, load_photo
 
     def decoded(items):  # short names for the report: an rcc item's name is "<bundle path>:<path inside>"
         return [(Path(i.name.split(":")[0]).stem + "/" + Path(i.name).name if ":" in i.name else i.name, load_item(i))
@@ -132,17 +134,20 @@ def load_photos(cfg: PhotoEvalConfig) -> list[tuple[str, np.ndarray]]:
 
     if cfg.photos in PHOTO_SOURCES:
         return decoded(resolve_source(cfg.photos).items)
-    source, files = _split_files(cfg.data, cfg.split) if cfg.data else ({}, [])
-    if source.get("kind") == "gcompris":  # the photos live inside Qt resource bundles, not in files
-        wanted = set(files)
-        items = [i for i in gcompris_photos() if i.name in wanted]
-        if not items or len(items) < len(wanted):
-            raise UserError(f"{cfg.data}: found {len(items)} of its {len(wanted)} {cfg.split} photos in "
-                            f"gcompris-qt-data; install it again: sudo apt-get install gcompris-qt-data")
-        return decoded(items)
-    paths = held_out_photos(cfg.data, cfg.split) if cfg.data else find_images(cfg.photos)
-    if not paths:
-        raise UserError(f"{cfg.photos}: no images found")
+    if cfg.data:
+        source, files = _split_files(cfg.data, cfg.split)
+        if source.get("kind") == "gcompris":  # the photos live inside Qt resource bundles, not in files
+            wanted = set(files)
+            items = [i for i in gcompris_photos() if i.name in wanted]
+            if not items or len(items) < len(wanted):
+                raise UserError(f"{cfg.data}: found {len(items)} of its {len(wanted)} {cfg.split} photos in "
+                                f"gcompris-qt-data; install it again: sudo apt-get install gcompris-qt-data")
+            return decoded(items)
+        paths = _split_paths(cfg.data, cfg.split, source, files)
+    else:
+        paths = find_images(cfg.photos)
+        if not paths:
+            raise UserError(f"{cfg.photos}: no images found")
     return [(p.name, load_photo(p).rgb) for p in paths]
 
 
