@@ -86,3 +86,79 @@ def test_border_band_is_the_inner_edge():
 def test_better_respects_metric_direction():
     assert metrics.better("psnr_hole", 30, 20) and metrics.better("l1_hole", 5, 9)
     assert metrics.better("bias_hole", -1, 3) and not metrics.better("bias_hole", 4, -2)
+
+
+# ---------------------------------------------------------------- realism (swd, hf)
+def _texture(seed, size=96):
+    """A stationary texture: seeded noise smoothed at two scales, in 8 bits."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((size, size, 3)).astype(np.float32)
+    tex = cv2.GaussianBlur(noise, (0, 0), 1.2) * 60 + cv2.GaussianBlur(noise, (0, 0), 4) * 150 + 128
+    return np.clip(tex, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def scene():
+    truth = _texture(0)
+    hole = np.zeros(truth.shape[:2], bool)
+    hole[24:72, 24:72] = True
+    return truth, hole
+
+
+def _filled(truth, hole, content):
+    return np.where(hole[..., None], content, truth).astype(np.uint8)
+
+
+def test_realism_of_the_truth_itself(scene):
+    truth, hole = scene
+    assert metrics.swd(truth, truth, hole) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.hf(truth, truth, hole) == pytest.approx(1.0)
+
+
+def test_a_blur_is_flat_and_far(scene):
+    import cv2
+
+    truth, hole = scene
+    blur = _filled(truth, hole, cv2.GaussianBlur(truth, (0, 0), 4))
+    shifted = _filled(truth, hole, np.roll(truth, (17, 23), axis=(0, 1)))
+    assert metrics.hf(blur, truth, hole) < 0.2
+    assert metrics.swd(blur, truth, hole) > 3 * metrics.swd(shifted, truth, hole)
+
+
+def test_the_same_texture_shifted_is_near(scene):
+    truth, hole = scene
+    shifted = _filled(truth, hole, np.roll(truth, (17, 23), axis=(0, 1)))
+    other = _filled(truth, hole, _texture(1))  # the same process, another draw
+    assert 0.8 < metrics.hf(shifted, truth, hole) < 1.25
+    assert 0.8 < metrics.hf(other, truth, hole) < 1.25
+    assert metrics.swd(shifted, truth, hole) < 0.3
+    assert metrics.swd(other, truth, hole) < 0.3
+
+
+def test_white_noise_has_the_energy_but_not_the_patches(scene):
+    import cv2
+
+    truth, hole = scene
+    rng = np.random.default_rng(2)
+    noise = rng.standard_normal(truth.shape).astype(np.float32)
+    lap = lambda x: x - cv2.pyrUp(cv2.pyrDown(x))  # noqa: E731
+    scale = np.abs(lap(truth.astype(np.float32))).mean() / np.abs(lap(noise)).mean()
+    noisy = _filled(truth, hole, np.clip(cv2.GaussianBlur(truth, (0, 0), 4) + noise * scale, 0, 255))
+    shifted = _filled(truth, hole, np.roll(truth, (17, 23), axis=(0, 1)))
+    assert 0.8 < metrics.hf(noisy, truth, hole) < 1.25
+    assert metrics.swd(noisy, truth, hole) > 3 * metrics.swd(shifted, truth, hole)
+
+
+def test_swd_pools_a_list_of_photos(scene):
+    import cv2
+
+    truth, hole = scene
+    blur = _filled(truth, hole, cv2.GaussianBlur(truth, (0, 0), 4))
+    one = metrics.swd(blur, truth, hole)
+    assert metrics.swd([blur, blur], [truth, truth], [hole, hole]) == pytest.approx(one, rel=1e-4)
+    # a hole too thin to keep a patch centre after erosion at any level
+    thin = np.zeros_like(hole)
+    thin[40, 10:80] = True
+    assert np.isnan(metrics.swd(blur, truth, thin)) and np.isnan(metrics.hf(blur, truth, thin))

@@ -9,7 +9,7 @@ from odinpaint import masks as masklib
 from odinpaint.cli import main
 from odinpaint.errors import UserError
 from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, colour_error, evaluate_photos, held_out_photos,
-                                  load_photos, model_vs_best, photo_hole, resize_longer, score)
+                                  load_photos, markdown, model_vs_best, paired, photo_hole, resize_longer, score)
 
 
 @pytest.mark.parametrize("shape", [(120, 200), (200, 120), (96, 96)])
@@ -60,28 +60,43 @@ def test_whole_run_on_a_folder(photo_folder, model_path, tmp_path):
     assert len(r["photos"]) == 12 and r["holes"] == [h for h, _, _ in HOLES]
     for hole in r["holes"]:
         rows = r["sizes"]["64"][hole]
-        assert set(rows) == {"model", "telea", "biharmonic"}
+        assert set(rows) == {"detailed", "smooth", "telea", "biharmonic"}
         assert all(row["n"] == 12 and 0 < row["ssim"] <= 1 for row in rows.values())
-    assert set(r["ms_per_fill"]) == {"model", "telea", "biharmonic"}
+    assert set(r["ms_per_fill"]) == {"detailed", "smooth", "telea", "biharmonic"}
     on_disk = json.loads((out / "photo_eval.json").read_text())
     assert on_disk["sizes"] == r["sizes"]
     md = (out / "photo_eval.md").read_text()
-    assert "model minus the best classical method" in md and "square 47%" in md
+    assert "detailed minus the best classical method" in md and "square 47%" in md
     # the model's lead, paired hole by hole, with its interval
     rows = r["sizes"]["64"]["square 47%"]
     assert all(len(row["psnr_per_hole"]) == 12 and np.isclose(np.mean(row["psnr_per_hole"]), row["psnr_hole"])
                for row in rows.values())
     lead = model_vs_best(r, "64", "square 47%")
-    assert np.isclose(lead["diff"], rows["model"]["psnr_hole"] - rows[lead["best"]]["psnr_hole"])
+    assert np.isclose(lead["diff"], rows["detailed"]["psnr_hole"] - rows[lead["best"]]["psnr_hole"])
     assert lead["low"] <= lead["diff"] <= lead["high"] and lead["n"] == 12
     assert f"{lead['diff']:+.2f} [{lead['low']:+.2f}, {lead['high']:+.2f}]" in md
     assert sorted(p.name for p in out.glob("*.png")) == ["samples_64_square.png", "samples_64_strokes.png"]
     # the colour error: per hole and channel, its mean the reported one, with an interval in the page
-    per = np.asarray(rows["model"]["bias_per_hole"])
-    assert per.shape == (12, 3) and np.allclose(per.mean(0), [rows["model"][c] for c in ("bias_r", "bias_g", "bias_b")])
+    per = np.asarray(rows["detailed"]["bias_per_hole"])
+    assert per.shape == (12, 3) and np.allclose(per.mean(0), [rows["detailed"][c] for c in ("bias_r", "bias_g", "bias_b")])
     blue = colour_error(r, "64", "square 47%")[2]
-    assert blue["low"] <= rows["model"]["bias_b"] <= blue["high"]
+    assert blue["low"] <= rows["detailed"]["bias_b"] <= blue["high"]
     assert f"{blue['diff']:+.2f} [{blue['low']:+.2f}, {blue['high']:+.2f}] ({lead['best']} " in md
+
+
+def test_realism_is_scored_against_patchmatch_hole_by_hole(photo_folder, model_path):
+    r = evaluate_photos(PhotoEvalConfig(photos=str(photo_folder), model=str(model_path), sizes=(96,),
+                                        masks_per_photo=1, methods=("patchmatch",), progress=False))
+    rows = r["sizes"]["96"]["square 47%"]
+    for m in ("detailed", "smooth", "patchmatch"):
+        assert len(rows[m]["swd_per_hole"]) == len(rows[m]["detail_per_hole"]) == 12
+        assert rows[m]["swd"] > 0
+    # texture from the photo: the detailed fill has more of the photo's detail than the smooth one
+    assert rows["detailed"]["hf"] > rows["smooth"]["hf"]
+    swd = paired(r, "96", "square 47%", "detailed", "patchmatch", "swd")
+    assert np.isclose(swd["diff"], rows["detailed"]["swd"] - rows["patchmatch"]["swd"])
+    assert swd["low"] <= swd["diff"] <= swd["high"]
+    assert "against PatchMatch, the realism anchor" in markdown(r)
 
 
 def test_photos_come_from_the_data_sets_test_split(tiny_dataset, photo_folder):
@@ -121,7 +136,7 @@ def test_bad_requests_are_user_errors(tiny_dataset, photo_folder, capsys):
 
 def test_colour_error_interval_is_over_the_holes():
     per = [[4.0, 0.0, -2.0], [6.0, 0.0, -2.0], [5.0, 0.0, -2.0]]
-    r = {"sizes": {"256": {"square 47%": {"model": {"bias_per_hole": per}}}}}
+    r = {"sizes": {"256": {"square 47%": {"detailed": {"bias_per_hole": per}}}}}
     red, green, blue = colour_error(r, "256", "square 47%")
     assert red["diff"] == pytest.approx(5.0) and red["low"] < 5.0 < red["high"]
     assert green["diff"] == green["low"] == green["high"] == 0.0  # no spread: the point
@@ -131,7 +146,7 @@ def test_colour_error_interval_is_over_the_holes():
 def test_model_lead_is_paired_hole_by_hole_and_one_hole_has_no_interval():
     def result(model, telea, ns):
         rows = {m: {"psnr_hole": float(np.mean(v)), "psnr_per_hole": v} for m, v in
-                (("model", model), ("telea", telea), ("ns", ns))}
+                (("detailed", model), ("telea", telea), ("ns", ns))}
         return {"holes": ["square 47%"], "sizes": {"256": {"square 47%": rows}}}
 
     # ns is the best by mean; the model leads it by exactly 1 dB on every hole

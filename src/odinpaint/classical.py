@@ -6,6 +6,9 @@ and the start a model can take in its hole (``odinpaint.models.inputs``).
     >>> filled = classical_fill("ns", image, mask)          # a batch: tensors in [-1, 1]
     >>> fill = baseline_fill("biharmonic")                  # batch-dict callable, like a model
 
+Telea, Navier-Stokes and biharmonic diffuse the border inward (smooth, accurate on average);
+PatchMatch copies the photo's own patches (detailed, the realism anchor).
+
 They run through the same evaluation code as the learned models (``odinpaint.evaluate``).
 """
 
@@ -35,8 +38,25 @@ def navier_stokes(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return cv2.inpaint(image, hole.astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_NS)
 
 
-BASELINES = {"telea": telea, "ns": navier_stokes, "biharmonic": biharmonic}
-BASELINE_NAMES = {"telea": "Telea", "ns": "Navier-Stokes", "biharmonic": "biharmonic"}
+PATCHMATCH_SIZE = 3  # patch radius (7x7 patches): on photos of other sources, lower SWD than 7 or 15 at equal PSNR, 8x faster than 15
+PATCHMATCH_SEED = 0
+
+
+def patchmatch(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Barnes et al.'s PatchMatch (``pypatchmatch``), the exemplar method behind content-aware
+    fill: the hole is synthesised from the photo's own patches, coarse to fine. Seeded: the
+    same input gives the same fill."""
+    from patchmatch import patch_match
+
+    if not patch_match.patchmatch_available:
+        raise RuntimeError("pypatchmatch's native library did not load (see the warning above); "
+                           "reinstall it: pip install --force-reinstall pypatchmatch")
+    patch_match.set_random_seed(PATCHMATCH_SEED)
+    return patch_match.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8), patch_size=PATCHMATCH_SIZE)
+
+
+BASELINES = {"telea": telea, "ns": navier_stokes, "biharmonic": biharmonic, "patchmatch": patchmatch}
+BASELINE_NAMES = {"telea": "Telea", "ns": "Navier-Stokes", "biharmonic": "biharmonic", "patchmatch": "PatchMatch"}
 
 
 def get_baseline(name: str):

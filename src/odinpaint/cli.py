@@ -25,6 +25,7 @@ from pathlib import Path
 from odinpaint import __version__
 from odinpaint.errors import UserError
 from odinpaint.masks import MASK_KINDS
+from odinpaint.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
 EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
@@ -271,10 +272,11 @@ def cmd_fill(args) -> int:
     spec = MaskSpec(mask=args.mask, boxes=tuple(args.box or ()), invert=args.invert_mask, dilate=args.dilate)
     inp = _inpainter(args)
     if args.image is not None:
-        info = fill_file(inp, args.image, args.output, spec, overwrite=args.overwrite)
+        info = fill_file(inp, args.image, args.output, spec, overwrite=args.overwrite, style=args.style)
         print(f"wrote {info['out']} ({info['hole_pixels']:,} hole pixels filled)")
         return 0
-    res = fill_folder(inp, args.input, args.output, spec, mask_dir=args.mask_dir, progress=not args.no_progress)
+    res = fill_folder(inp, args.input, args.output, spec, mask_dir=args.mask_dir, progress=not args.no_progress,
+                      style=args.style)
     print(f"filled {len(res['filled'])}, skipped {len(res['skipped_existing'])} existing, "
           f"failed {len(res['failed'])} -> {args.output}")
     for f in res["failed"]:
@@ -379,6 +381,9 @@ def _add_fill_command(sub) -> None:
         "work happens in a crop around the holes, so the cost follows the hole, not the image. Pixels outside "
         "the hole are byte-identical to the input (in lossless output formats); the input's ICC profile and EXIF "
         "are kept.",
+        "Styles: 'detailed' (the default) then lays texture from the photo's own known patches over the fill, "
+        "chosen to match its low frequencies, so the hole looks like the photo; 'smooth' keeps the model's fill "
+        "alone (a little more accurate on average, visibly flat).",
         "Masks: white (> 127) = hole; --invert-mask for black = hole. Without --mask or --box, an RGBA image's "
         "transparent pixels are the hole."]
     fp = sub.add_parser("fill", help="inpaint your own images (one file or a folder)",
@@ -388,6 +393,7 @@ def _add_fill_command(sub) -> None:
     fp.add_argument("--mask", help="mask image, white = hole (in folder mode: one mask for every image)")
     fp.add_argument("--box", type=_box, action="append", metavar="x,y,w,h", help="a rectangular hole (repeatable)")
     fp.add_argument("--model", help="a checkpoint (.safetensors) or an ONNX export (.onnx); default: the shipped model")
+    fp.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, help=STYLE_HELP)
     fp.add_argument("--invert-mask", action="store_true", help="black = hole")
     fp.add_argument("--dilate", type=int, default=0, metavar="N", help="grow the hole by N px")
     fp.add_argument("-o", "--output", required=True, help="output file (or folder with --input)")

@@ -1,6 +1,7 @@
 """``odinpaint fill``: files and folders in, inpainted images out.
 
     odinpaint fill photo.jpg --mask mask.png -o out.png --model best.safetensors
+    odinpaint fill photo.jpg --mask mask.png -o out.png --style smooth    # the model's fill without texture
     odinpaint fill photo.jpg --box 120,80,60,40 --box 300,200,20,20 -o out.png --model model.onnx
     odinpaint fill --input photos/ --mask-dir masks/ -o filled/ --model best.safetensors
 
@@ -26,7 +27,7 @@ from odinpaint.atomic import atomic_write
 from odinpaint.errors import UserError
 from odinpaint.imageio import (FAST_PNG, IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask,
                                load_photo)
-from odinpaint.inpainter import Inpainter, boxes_to_mask, check_context
+from odinpaint.inpainter import DEFAULT_STYLE, Inpainter, boxes_to_mask, check_context
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF"}
@@ -77,7 +78,7 @@ def save_atomic(rgb: np.ndarray, out: Path, icc_profile: bytes | None = None, ex
 
 
 def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool = False,
-              mask_path: str | None = None) -> dict:
+              mask_path: str | None = None, style: str = DEFAULT_STYLE) -> dict:
     """Fill one image file and write the result; returns a small summary."""
     image_path, out = Path(image_path), Path(out)
     if out.exists() and out.resolve() == image_path.resolve() and not overwrite:
@@ -85,7 +86,7 @@ def fill_file(inp: Inpainter, image_path, out, spec: MaskSpec, overwrite: bool =
     photo = load_photo(image_path)
     hole = resolve_hole(str(image_path), photo.alpha, photo.rgb.shape[:2], spec, mask_path)
     check_context(hole, functools.partial(ImageError, mask_path or spec.mask or image_path))
-    result = inp.fill_array(photo.rgb, hole)
+    result = inp.fill_array(photo.rgb, hole, style=style)
     save_atomic(result, out, photo.icc_profile, photo.exif)
     return {"image": str(image_path), "out": str(out), "hole_pixels": int(hole.sum())}
 
@@ -98,7 +99,8 @@ def _find_mask(mask_dir: Path, stem: str) -> Path | None:
     return None
 
 
-def fill_folder(inp: Inpainter, input_dir, out_dir, spec: MaskSpec, mask_dir=None, progress: bool = True) -> dict:
+def fill_folder(inp: Inpainter, input_dir, out_dir, spec: MaskSpec, mask_dir=None, progress: bool = True,
+                style: str = DEFAULT_STYLE) -> dict:
     """Fill every image below ``input_dir`` into ``out_dir`` (PNG, same relative paths)."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
@@ -118,7 +120,7 @@ def fill_folder(inp: Inpainter, input_dir, out_dir, spec: MaskSpec, mask_dir=Non
                 failed.append({"file": str(rel), "reason": f"no mask named {path.stem}.* in {mask_dir}"})
                 continue
         try:
-            fill_file(inp, path, out, spec, mask_path=str(mask_path) if mask_path else None)
+            fill_file(inp, path, out, spec, mask_path=str(mask_path) if mask_path else None, style=style)
             done.append(str(rel))
         except UserError as e:  # the next file may be fine; a bug stops the batch
             failed.append({"file": str(rel), "reason": str(e)})

@@ -40,6 +40,9 @@ How a hole is filled:
 - **Feathered paste.** Within ``feather`` px of the hole's edge the prediction is blended
   with OpenCV's Navier-Stokes fill of that band, which meets the surrounding pixels. Only
   hole pixels are written: the rest of the image is byte-identical to the input.
+- **Detail (style "detailed", the default).** The fill so far is accurate and smooth; the
+  detail stage (``odinpaint.detail``) lays texture from the photo's own known patches over
+  it, chosen to match the fill's low frequencies. Style "smooth" stops before it.
 """
 
 from __future__ import annotations
@@ -55,9 +58,11 @@ from PIL import Image
 
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import INPAINT_RADIUS, navier_stokes
+from odinpaint.detail import DetailConfig, add_detail
 from odinpaint.errors import UserError
 from odinpaint.export import OnnxGenerator
 from odinpaint.imageio import binarize_mask, to_rgb_array
+from odinpaint.styles import DEFAULT_STYLE, check_style
 from odinpaint.tensors import to_tensor, to_uint8
 
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
@@ -161,8 +166,9 @@ class Inpainter:
     """A trained generator wrapped for images of any size. ``predict`` is the model call on
     a batch at the model's size; it can be PyTorch (default) or onnxruntime."""
 
-    def __init__(self, net, device: str = "cpu"):
+    def __init__(self, net, device: str = "cpu", detail: DetailConfig = DetailConfig()):
         self.net = net.to(device).eval()
+        self.detail = detail
         if isinstance(self.net, torch.nn.Module):  # 1.5x faster convolutions on CPU (see README, Performance)
             self.net = self.net.to(memory_format=torch.channels_last)
         self.device = device
@@ -201,15 +207,18 @@ class Inpainter:
         return to_uint8(pred * mask + image * (1 - mask))
 
     # ------------------------------------------------------------------ whole images
-    def fill(self, image, mask, feather: int | None = None):
-        """Fill the hole(s) of ``image``; returns the same type as ``image`` (PIL or numpy)."""
+    def fill(self, image, mask, feather: int | None = None, style: str = DEFAULT_STYLE):
+        """Fill the hole(s) of ``image`` in ``style`` (``STYLES``); returns the same type as
+        ``image`` (PIL or numpy)."""
         rgb = _as_rgb(image)
         hole = _as_hole(mask, rgb.shape[:2])
-        out = self.fill_array(rgb, hole, feather)
+        out = self.fill_array(rgb, hole, feather, style)
         return Image.fromarray(out) if isinstance(image, Image.Image) else out
 
-    def fill_array(self, rgb: np.ndarray, hole: np.ndarray, feather: int | None = None) -> np.ndarray:
+    def fill_array(self, rgb: np.ndarray, hole: np.ndarray, feather: int | None = None,
+                   style: str = DEFAULT_STYLE) -> np.ndarray:
         """``rgb`` (H, W, 3) uint8 with the pixels of the bool ``hole`` filled; a new array."""
+        check_style(style)
         out = rgb.copy()
         if not hole.any():
             return out
@@ -219,7 +228,11 @@ class Inpainter:
             crop, crop_hole = rgb[ys, xs], hole[ys, xs]
             filled = self._fill_level(crop.astype(np.float32), crop_hole, target)
             filled = np.clip(filled, 0, 255).round().astype(np.uint8)
-            out[ys, xs][target] = self._feathered(crop, crop_hole, target, filled, f)[target]
+            filled = self._feathered(crop, crop_hole, target, filled, f)
+            if style == "detailed":  # texture from the crop's known pixels (other groups' holes are not known)
+                filled = add_detail(filled.astype(np.float32), target, ~crop_hole, self.detail)
+                filled = np.clip(filled, 0, 255).round().astype(np.uint8)
+            out[ys, xs][target] = filled[target]
         return out
 
     def _clusters(self, hole: np.ndarray, margin: int):

@@ -7,7 +7,7 @@
 
     >>> from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos
     >>> result = evaluate_photos(PhotoEvalConfig(data="data/photos64"))
-    >>> result["sizes"]["512"]["square 47%"]["model"]["psnr_hole"]
+    >>> result["sizes"]["512"]["square 47%"]["detailed"]["psnr_hole"]   # or "smooth", "patchmatch", ...
 
 The photos are the source files of a prepared data set's test split (for the ``photos`` set,
 the opencv-doc photos: another source than the training wallpapers), every image of a
@@ -17,16 +17,22 @@ photos of Python packages). Each is used whole, resized (never enlarged) so that
 side is 256 or 512 px. On each photo, at each size, a fixed seeded set of holes: squares
 of 15, 25, 35 and 47% of the shorter side, and free-form strokes covering 10-20, 20-30,
 30-40 and 40-50% of the area. The model fills them as ``odinpaint fill`` does (``Inpainter``: windows, coarse-to-fine
-passes, feathering); the classical methods fill the same photos at full resolution. Every
-output is composited into the known pixels and rounded to 8 bits, then scored: hole PSNR,
-SSIM, hole L1, the mean colour error in the hole per channel (bias), and MS-SSIM, a
-structure measure that a blur does not win as easily as PSNR.
+passes, feathering, and the detail stage for the "detailed" style), in each of its styles;
+the classical methods, PatchMatch among them, fill the same photos at full resolution. Every
+output is composited into the known pixels and rounded to 8 bits, then scored on two axes:
+
+- accuracy: hole PSNR, SSIM, hole L1, the mean colour error in the hole per channel (bias),
+  and MS-SSIM, a structure measure that a blur does not win as easily as PSNR;
+- realism: ``swd`` (the sliced Wasserstein distance between the fill's and the truth's
+  7x7 patches on three Laplacian levels; lower is more photo-like) and ``hf`` (the hole's
+  finest detail as a share of the truth's; 1 is as detailed as the photo, 0 flat).
 
 Writes ``OUT/photo_eval.json``, ``OUT/photo_eval.md`` and sample grids of the largest holes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +46,7 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.errors import UserError
+from odinpaint.styles import STYLES
 from odinpaint.stats import format_interval, paired_interval
 from odinpaint.tables import markdown_table
 
@@ -48,10 +55,13 @@ from odinpaint.tables import markdown_table
 HOLES = (("square 15%", "square", 0.15), ("square 25%", "square", 0.25), ("square 35%", "square", 0.35),
          ("square 47%", "square", 0.47), ("strokes 10-20%", "freeform", 2), ("strokes 20-30%", "freeform", 3),
          ("strokes 30-40%", "freeform", 4), ("strokes 40-50%", "freeform", 5))
-CLASSICAL = ("telea", "ns", "biharmonic")
+CLASSICAL = ("telea", "ns", "biharmonic", "patchmatch")
 BIAS = ("bias_r", "bias_g", "bias_b")  # the mean colour error in the hole per channel, grey levels
-SCORES = ("psnr_hole", "ssim", "ms_ssim", "l1_hole", *BIAS)
-SCORE_TITLES = {"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "l1_hole": "hole L1 (grey levels)"}
+SCORES = ("psnr_hole", "ssim", "ms_ssim", "l1_hole", *BIAS, "swd", "hf")
+SCORE_TITLES = {"psnr_hole": "hole PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "l1_hole": "hole L1 (grey levels)",
+                "swd": "SWD (lower is more photo-like)", "hf": "HF share (1 = as detailed as the photo)"}
+PER_HOLE = ("psnr_hole", "swd", "detail")  # kept hole by hole: paired intervals between methods
+REALISM_ANCHOR = "patchmatch"  # the detailed fill's realism is held against it
 # MS-SSIM's five scales with a 7 px window need a shorter side over 96 px: a 256 px photo of
 # 16:10 has 160 (the default 11 px window would need over 160). Smaller photos get fewer
 # scales (the first weights of the five, renormalised).
@@ -70,6 +80,7 @@ class PhotoEvalConfig:
     model: str = ""                # checkpoint, exported weights or .onnx; "" for the shipped model
     sizes: tuple = (256, 512)      # longer side of each photo, px
     masks_per_photo: int = 2       # holes of each kind per photo and size
+    styles: tuple = STYLES         # the model's fill styles scored (the first is the one compared)
     methods: tuple = CLASSICAL     # classical methods beside the model
     seed: int = masklib.EVAL_SEED
     device: str = "cpu"
@@ -89,6 +100,8 @@ class PhotoEvalConfig:
         unknown = [m for m in self.methods if m not in CLASSICAL]
         if unknown:
             raise UserError(f"config field 'methods': unknown {', '.join(unknown)}; known: {', '.join(CLASSICAL)}")
+        if not self.styles or any(s not in STYLES for s in self.styles):
+            raise UserError(f"config field 'styles': each one of {', '.join(STYLES)}, got {self.styles}")
         return self
 
 
@@ -201,7 +214,8 @@ def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, flo
                                                              kernel_size=MS_SSIM_KERNEL, betas=betas)
     return {"psnr_hole": float(m["psnr_hole"][0]), "ssim": float(m["ssim"][0]), "ms_ssim": float(ms_ssim),
             "l1_hole": float(m["l1_hole"][0]), "bias_r": float(bias[0]), "bias_g": float(bias[1]),
-            "bias_b": float(bias[2])}
+            "bias_b": float(bias[2]), "swd": metrics.swd(out, truth, hole), "detail": metrics.detail(out, hole),
+            "detail_truth": metrics.detail(truth, hole)}
 
 
 def _inpainter(cfg: PhotoEvalConfig):
@@ -219,7 +233,8 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
     cfg = cfg.resolved()
     photos = load_photos(cfg)
     inp = _inpainter(cfg)
-    methods = {"model": inp.fill_array, **{m: BASELINES[m] for m in cfg.methods}}
+    methods = {**{s: functools.partial(inp.fill_array, style=s) for s in cfg.styles},
+               **{m: BASELINES[m] for m in cfg.methods}}
     total = len(cfg.sizes) * len(photos) * len(HOLES) * cfg.masks_per_photo
     bar = tqdm(total=total, desc="eval-photos", unit="hole", disable=not cfg.progress)
     per = {}      # (size, hole name, method) -> list of score dicts
@@ -244,70 +259,120 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
                         grid.append((truth, hole, outs))
                     bar.update(1)
     bar.close()
-    result = {"config": {**asdict(cfg), "sizes": list(cfg.sizes), "methods": list(cfg.methods)},
+    result = {"config": {**asdict(cfg), "sizes": list(cfg.sizes), "styles": list(cfg.styles),
+                         "methods": list(cfg.methods)},
               "photos": [n for n, _ in photos], "holes": [h for h, _, _ in HOLES],
               "ms_per_fill": {m: 1000 * s / (total or 1) for m, s in seconds.items()}, "sizes": {}}
     for (size, hole_name, method), rows in per.items():
-        mean = {s: float(np.mean([r[s] for r in rows])) for s in SCORES}
-        # every hole's PSNR and colour error, in the order all methods share: intervals pair
+        mean = {s: _nanmean([r[s] for r in rows]) for s in SCORES if s != "hf"}  # swd: NaN for a hole too thin
+        # hf pooled over the cell's holes (the ratio of mean details), so one hole over a flat
+        # sky, whose truth holds almost no detail, does not decide it
+        mean["hf"] = metrics.detail_share([r["detail"] for r in rows], [r["detail_truth"] for r in rows])
+        # every hole's scores and colour error, in the order all methods share: intervals pair
         # them hole by hole
         result["sizes"].setdefault(str(size), {}).setdefault(hole_name, {})[method] = {
-            **mean, "n": len(rows), "psnr_per_hole": [r["psnr_hole"] for r in rows],
+            **mean, "n": len(rows), **{per_hole_key(s): [r[s] for r in rows] for s in PER_HOLE},
             "bias_per_hole": [[r[c] for c in BIAS] for r in rows]}
     if cfg.out:
         write(result, samples, Path(cfg.out))
     return result
 
 
+def compared_style(result: dict) -> str:
+    """The model style the comparisons are about: the first scored (the default fill)."""
+    return result.get("config", {}).get("styles", STYLES)[0]
+
+
+def per_hole_key(score_name: str) -> str:
+    """Where a method's row keeps one score hole by hole: psnr_per_hole, swd_per_hole, ..."""
+    return "psnr_per_hole" if score_name == "psnr_hole" else f"{score_name}_per_hole"
+
+
+def _nanmean(values) -> float:
+    v = np.asarray(values, np.float64)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
+
+
 def best_classical(result: dict, size: str, hole: str, score_name: str = "psnr_hole") -> tuple[str, float]:
     """The classical method with the best ``score_name`` at one size and hole kind, and its score."""
     rows = result["sizes"][size][hole]
-    pick = min if score_name == "l1_hole" else max
-    name = pick((m for m in rows if m != "model"), key=lambda m: rows[m][score_name])
+    pick = min if score_name in ("l1_hole", "swd") else max
+    name = pick((m for m in rows if m in CLASSICAL), key=lambda m: rows[m][score_name])
     return name, rows[name][score_name]
 
 
 def markdown(result: dict) -> str:
-    """One table per size and score (methods x hole kinds), and the model against the best
-    classical method per hole kind."""
+    """One table per size and score (methods x hole kinds), the model against the best
+    classical method per hole kind, and against PatchMatch on both axes."""
     holes = result["holes"]
     cfg = result["config"]
+    style = compared_style(result)
     where = f"the {cfg.get('split', 'test')} split of {cfg['data']}" if cfg.get("data") else cfg.get("photos", "")
     lines = [f"Photos: {len(result['photos'])} from {where} ({', '.join(result['photos'])}); "
-             f"{cfg['masks_per_photo']} holes of each kind per photo and size."]
+             f"{cfg['masks_per_photo']} holes of each kind per photo and size. The model's fill styles: "
+             f"{', '.join(cfg.get('styles', STYLES))}; \"{style}\" is the one compared."]
+    digits = {"psnr_hole": 2, "l1_hole": 2, "swd": 3, "hf": 2}
     for size, by_hole in result["sizes"].items():
         methods = list(next(iter(by_hole.values())))
         for s, title in SCORE_TITLES.items():
-            rows = [[m] + [f"{by_hole[h][m][s]:.{2 if s in ('psnr_hole', 'l1_hole') else 4}f}" for h in holes]
-                    for m in methods]
+            rows = [[m] + [f"{by_hole[h][m][s]:.{digits.get(s, 4)}f}" for h in holes] for m in methods]
             lines += ["", f"**{size} px, {title}**", "", markdown_table(["method", *holes], rows)]
-        lines += ["", f"**{size} px, model minus the best classical method** (hole PSNR dB; SSIM; MS-SSIM)", "",
+        lines += ["", f"**{size} px, {style} minus the best classical method** (hole PSNR dB; SSIM; MS-SSIM)", "",
                   markdown_table(["", *holes], _model_minus_best(result, size)),
-                  "", f"**{size} px, the model's mean colour error in the hole** (grey levels; 95% interval "
+                  "", f"**{size} px, {style}'s mean colour error in the hole** (grey levels; 95% interval "
                       f"over the holes; the best classical method's in brackets)", "",
                   markdown_table(["", *holes], colour_error_rows(result, size))]
+        if all(REALISM_ANCHOR in by_hole[h] for h in holes):
+            lines += ["", f"**{size} px, {style} against PatchMatch, the realism anchor** (differences with 95% "
+                          "intervals over the holes, paired hole by hole)", "",
+                      markdown_table(["", *holes], _against_anchor(result, size))]
     ms = result["ms_per_fill"]
     lines += ["", "Milliseconds per fill: " + ", ".join(f"{m} {v:.0f}" for m, v in ms.items()) + "."]
     return "\n".join(lines)
 
 
-def model_vs_best(result: dict, size: str, hole: str) -> dict:
-    """The model's hole PSNR minus the best classical method's (by mean) at one size and hole
-    kind, with its 95% bootstrap interval over the holes, paired hole by hole
-    (``stats.paired_interval``)."""
+def paired(result: dict, size: str, hole: str, a: str, b: str, score_name: str = "psnr_hole") -> dict:
+    """Method ``a``'s ``score_name`` minus method ``b``'s at one size and hole kind, with its 95%
+    bootstrap interval over the holes, paired hole by hole (``stats.paired_interval``); holes
+    where either score is NaN (too thin for ``swd``) are left out."""
     rows = result["sizes"][size][hole]
+    x = np.asarray(rows[a][per_hole_key(score_name)], np.float64)
+    y = np.asarray(rows[b][per_hole_key(score_name)], np.float64)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    if len(x) < 2:  # one photo with one hole of a kind: a difference, no interval
+        return {"diff": float(x[0] - y[0]) if len(x) else float("nan"), "low": float("nan"), "high": float("nan"),
+                "n": len(x)}
+    return paired_interval(x, y)
+
+
+def model_vs_best(result: dict, size: str, hole: str) -> dict:
+    """The compared style's hole PSNR minus the best classical method's (by mean) at one size
+    and hole kind, with its 95% interval over the holes, paired hole by hole."""
     best, _ = best_classical(result, size, hole)
-    a, b = rows["model"]["psnr_per_hole"], rows[best]["psnr_per_hole"]
-    if len(a) < 2:  # one photo with one hole of a kind: a difference, no interval
-        return {"best": best, "diff": a[0] - b[0], "low": float("nan"), "high": float("nan"), "n": len(a)}
-    return {"best": best, **paired_interval(a, b)}
+    return {"best": best, **paired(result, size, hole, compared_style(result), best)}
 
 
-def colour_error(result: dict, size: str, hole: str, method: str = "model") -> list[dict]:
+def _fmt(x: dict, digits: int = 2) -> str:
+    return format_interval(x, "", digits) if x["n"] > 1 else f"{x['diff']:+.{digits}f}"
+
+
+def _against_anchor(result: dict, size: str) -> list[list[str]]:
+    """Rows of the compared style minus PatchMatch per hole kind: hole PSNR and SWD with
+    intervals, and both methods' HF shares."""
+    style, holes = compared_style(result), result["holes"]
+    by_hole = result["sizes"][size]
+    return [["hole PSNR (dB)"] + [_fmt(paired(result, size, h, style, REALISM_ANCHOR)) for h in holes],
+            ["SWD"] + [_fmt(paired(result, size, h, style, REALISM_ANCHOR, "swd"), 3) for h in holes],
+            [f"HF share, {style} (PatchMatch)"] + [f"{by_hole[h][style]['hf']:.2f} ({by_hole[h][REALISM_ANCHOR]['hf']:.2f})"
+                                                   for h in holes]]
+
+
+def colour_error(result: dict, size: str, hole: str, method: str = "") -> list[dict]:
     """``method``'s mean colour error per channel (R, G, B) at one size and hole kind, each
     with its 95% bootstrap interval over the holes: a colour lean the method has, told apart
     from the lean of these particular holes (the classical methods' errors show that one)."""
-    per = np.asarray(result["sizes"][size][hole][method]["bias_per_hole"], np.float64)
+    per = np.asarray(result["sizes"][size][hole][method or compared_style(result)]["bias_per_hole"], np.float64)
     if len(per) < 2:
         return [{"diff": float(x), "low": float("nan"), "high": float("nan"), "n": 1} for x in per[0]]
     return [paired_interval(per[:, c], np.zeros(len(per))) for c in range(per.shape[1])]
@@ -332,12 +397,10 @@ def colour_error_rows(result: dict, size: str) -> list[list[str]]:
 def _model_minus_best(result: dict, size: str) -> list[list[str]]:
     """Per score (hole PSNR with its interval over holes, SSIM, MS-SSIM): the model's score
     minus the best classical method's, per hole kind."""
-    by_hole = result["sizes"][size]
-    leads = [model_vs_best(result, size, h) for h in result["holes"]]
-    rows = [["hole PSNR (dB), 95% interval"] + [format_interval(x, "") if x["n"] > 1 else f"{x['diff']:+.2f}"
-                                                 for x in leads]]
+    by_hole, style = result["sizes"][size], compared_style(result)
+    rows = [["hole PSNR (dB), 95% interval"] + [_fmt(model_vs_best(result, size, h)) for h in result["holes"]]]
     for s in ("ssim", "ms_ssim"):
-        rows.append([SCORE_TITLES[s]] + [f"{by_hole[h]['model'][s] - best_classical(result, size, h, s)[1]:+.4f}"
+        rows.append([SCORE_TITLES[s]] + [f"{by_hole[h][style][s] - best_classical(result, size, h, s)[1]:+.4f}"
                                          for h in result["holes"]])
     return rows
 

@@ -33,10 +33,11 @@ import io
 import ipaddress
 import logging
 import warnings
+from typing import Literal
 from importlib.resources import files
 
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -46,6 +47,7 @@ from odinpaint import __version__
 from odinpaint.errors import UserError
 from odinpaint.imageio import FAST_PNG, ImageError, binarize_mask, load_rgba
 from odinpaint.inpainter import Inpainter, check_context
+from odinpaint.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
 from odinpaint.models import arch_to_dict
 
 WEB = files("odinpaint") / "web"
@@ -183,7 +185,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         return {"status": "ok", "version": __version__, "model": arch_to_dict(inpainter.net.arch),
                 "max_upload_mb": max_upload_mb, "busy": state["pending"]}
 
-    def work(img_bytes: bytes, mask_bytes: bytes) -> bytes:
+    def work(img_bytes: bytes, mask_bytes: bytes, style: str) -> bytes:
         """Decode, fill, encode: in a worker thread, so the event loop keeps answering."""
         try:
             rgb, hole = decode_request(img_bytes, mask_bytes)
@@ -192,7 +194,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         except MaskError as e:
             raise HTTPException(422, str(e)) from None
         buf = io.BytesIO()
-        Image.fromarray(inpainter.fill_array(rgb, hole)).save(buf, format="PNG", **FAST_PNG)
+        Image.fromarray(inpainter.fill_array(rgb, hole, style=style)).save(buf, format="PNG", **FAST_PNG)
         return buf.getvalue()
 
     @app.post("/api/v1/inpaint", responses={200: {"content": {"image/png": {}}, "description": "the filled image"},
@@ -204,7 +206,8 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
                                              500: {"description": "a bug in odinpaint (logged with its traceback)"},
                                              503: {"description": "busy: too many requests waiting"}})
     async def inpaint(image: UploadFile = File(..., description="the photo"),
-                      mask: UploadFile = File(..., description="the hole: white (> 127) = hole, same size")):
+                      mask: UploadFile = File(..., description="the hole: white (> 127) = hole, same size"),
+                      style: Literal[STYLES] = Form(DEFAULT_STYLE, description=STYLE_HELP)):
         _check_type(image, "image")
         _check_type(mask, "mask")
         img_bytes = await _read_limited(image, limit, "image", max_upload_mb)
@@ -215,7 +218,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         state["pending"] += 1  # running or waiting for a worker
         try:
             async with running:
-                png = await run_in_threadpool(work, img_bytes, mask_bytes)
+                png = await run_in_threadpool(work, img_bytes, mask_bytes, style)
         except (HTTPException, UserError):
             raise  # the request's fault: 4xx (a UserError from the inpainter is 422, handler above)
         except Exception as e:

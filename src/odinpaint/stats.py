@@ -87,6 +87,7 @@ def verdict(interval: dict) -> str:
     return "not resolved at this budget"
 
 
-def format_interval(interval: dict, unit: str = " dB") -> str:
+def format_interval(interval: dict, unit: str = " dB", digits: int = 2) -> str:
     """``+0.58 dB [+0.41, +0.75]``."""
-    return f"{interval['diff']:+.2f}{unit} [{interval['low']:+.2f}, {interval['high']:+.2f}]"
+    d = digits
+    return f"{interval['diff']:+.{d}f}{unit} [{interval['low']:+.{d}f}, {interval['high']:+.{d}f}]"

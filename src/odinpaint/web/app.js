@@ -685,6 +685,7 @@
       const form = new FormData();
       form.append("image", imagePng, "image.png");
       form.append("mask", maskPng, "mask.png");
+      form.append("style", $("style").value);
       controller = new AbortController();
       const res = await fetch("api/v1/inpaint", { method: "POST", body: form, signal: controller.signal });
       if (id !== requestSeq) return;
