@@ -113,12 +113,14 @@ def test_alternating_medians_drop_the_warm_up_and_interleave_the_functions(monke
 def _bench_result(**changes):
     """A bench result with every figure a goal reads, each on the met side of its target."""
     fill = {"1024x768, 3 holes": 0.2, "1 MP, 200x200 hole": 0.5, "12 MP, 120x120 hole": 0.3,
-            "1 MP, 120x120 hole": 0.25, "12 MP, 400x300 hole": 1.0, "12 MP, 1500x1000 hole": 4.0}
+            "1 MP, 120x120 hole": 0.25, "12 MP, 400x300 hole": 1.0, "12 MP, 1500x1000 hole": 4.0,
+            "1 MP, 15 px brush stroke": 1.0}
     result = {"train": [{"model": m, "size": s, "variant": "default", "fraction_of_peak": 0.9}
                         for m in ("ce", "gan") for s in (64, 128)],
               "training_fill": {"fill_speedup": 20.0, "step_speedup": 2.0},
               "loader": [{"ratio": 12.0}], "inference": [{"batch1_ms": 9.0}, {"batch1_ms": 4.0}],
-              "fill": {"rows": [{"case": c, "seconds": v} for c, v in fill.items()], "window": {"ms": 6.0}}}
+              "fill": {"rows": [{"case": c, "style": style, "seconds": v} for c, v in fill.items()
+                                for style in ("smooth", "detailed")], "window": {"ms": 6.0}}}
     result.update(changes)
     return result
 
@@ -129,13 +131,22 @@ def test_goals_compare_each_figure_in_its_direction():
     by_goal = {g["goal"]: g for g in rows}
     assert by_goal["batch-1 generator at 64 px, ms (best backend)"]["measured"] == 4.0  # the best backend
     assert by_goal["fill 12 MP / 1 MP, same 120x120 hole"]["measured"] == pytest.approx(0.3 / 0.25)
-    slow_fill = _bench_result(fill={"rows": [{"case": c, "seconds": 10.0} for c in (
+    slow_fill = _bench_result(fill={"rows": [{"case": c, "style": style, "seconds": 10.0} for c in (
         "1024x768, 3 holes", "1 MP, 200x200 hole", "12 MP, 120x120 hole", "1 MP, 120x120 hole",
-        "12 MP, 400x300 hole", "12 MP, 1500x1000 hole")], "window": {"ms": 6.0}})
+        "12 MP, 400x300 hole", "12 MP, 1500x1000 hole", "1 MP, 15 px brush stroke") for style in ("smooth", "detailed")],
+        "window": {"ms": 6.0}})
     missed = {g["goal"] for g in bench.goals(slow_fill) if not g["met"]}
     # lower is better for times: 10 s misses every absolute fill goal; the 12 MP / 1 MP ratio is 1.0 and meets its 1.5
     assert missed == {"fill 1024x768 with 3 holes, s", "fill 1 MP, 200x200 hole, s", "fill 12 MP, 400x300 hole, s",
-                      "fill 12 MP, 1500x1000 hole, s"}
+                      "fill 12 MP, 1500x1000 hole, s", "detailed fill 1 MP, 200x200 hole, s",
+                      "detailed fill 12 MP, 400x300 hole, s", "detailed fill 1 MP, 15 px brush stroke, s"}
+    # each style's goals read that style's rows: a slow detailed fill misses only the detailed goals
+    slow_detail = _bench_result()
+    for r in slow_detail["fill"]["rows"]:
+        r["seconds"] = 10.0 if r["style"] == "detailed" else r["seconds"]
+    assert {g["goal"] for g in bench.goals(slow_detail) if not g["met"]} == {
+        "detailed fill 1 MP, 200x200 hole, s", "detailed fill 12 MP, 400x300 hole, s",
+        "detailed fill 1 MP, 15 px brush stroke, s"}
     low_share = _bench_result(train=[{"model": "ce", "size": 64, "variant": "default", "fraction_of_peak": 0.5}])
     share_goals = [g for g in bench.goals(low_share) if "share of the peak" in g["goal"]]
     # higher is better for shares; a size without its default row has no goal row
@@ -151,9 +162,9 @@ def test_run_bench_puts_every_part_in_its_place(monkeypatch):
                 for i in range(len(specs))], [90.0, 110.0, 100.0]
 
     window = {"size": 64, "views": 8, "ms": 6.0}
-    fills = [{"case": c, "image": "1x1", "holes": [], "seconds": 0.1} for c in (
+    fills = [{"case": c, "style": style, "image": "1x1", "holes": [], "seconds": 0.1} for c in (
         "1024x768, 3 holes", "1 MP, 200x200 hole", "12 MP, 120x120 hole", "1 MP, 120x120 hole", "12 MP, 400x300 hole",
-        "12 MP, 1500x1000 hole")]
+        "12 MP, 1500x1000 hole", "1 MP, 15 px brush stroke") for style in ("smooth", "detailed")]
     monkeypatch.setattr(bench, "train_flops_per_image", lambda cfg, size: 2e9)
     monkeypatch.setattr(bench, "bench_train_rounds", rounds)
     monkeypatch.setattr(bench, "bench_training_fill", lambda repeats: {

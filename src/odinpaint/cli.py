@@ -221,7 +221,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_eval_photos(args) -> int:
-    from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos, markdown
+    from odinpaint.photo_eval import CLASSICAL, PhotoEvalConfig, evaluate_photos, markdown
 
     try:
         sizes = tuple(int(x) for x in args.sizes.split(","))
@@ -230,6 +230,8 @@ def cmd_eval_photos(args) -> int:
     out = args.out or "runs/photo-eval"
     result = evaluate_photos(PhotoEvalConfig(data=args.data or "", split=args.split, photos=args.photos or "",
                                              model=args.model or "", sizes=sizes, masks_per_photo=args.masks_per_photo,
+                                             max_photos=args.max_photos,
+                                             methods=tuple(args.methods.split(",")) if args.methods else CLASSICAL,
                                              device=args.device, out=out, progress=not args.no_progress))
     print(markdown(result))
     print(f"wrote {Path(out) / 'photo_eval.md'} (also photo_eval.json and sample grids)")
@@ -463,6 +465,10 @@ def _add_eval_photos_command(sub) -> None:
                                      "a folder of either name is ./gcompris or ./samples")
     pp.add_argument("--sizes", default="256,512", help="longer side of the photos, px, comma-separated")
     pp.add_argument("--masks-per-photo", type=int, default=2, help="holes of each kind per photo and size")
+    pp.add_argument("--max-photos", type=int, default=0, metavar="N",
+                    help="score N photos, evenly spaced over the set (default: every photo)")
+    pp.add_argument("--methods", default="", help="classical methods beside the model, comma-separated, of telea, ns, "
+                                                  "biharmonic and patchmatch (default: all four)")
     pp.add_argument("--device", default="cpu")
     pp.add_argument("--out", help="directory for photo_eval.md/.json and the sample grids (default runs/photo-eval)")
     pp.add_argument("--no-progress", action="store_true")

@@ -34,23 +34,25 @@ import cv2
 import numpy as np
 import torch
 
-MAX_SOURCES = 65536  # sources beyond this are taken on a coarser grid: the search stays ~0.1-0.3 s
-TARGET_CHUNK = 1024  # targets per distance matrix (1024 x 65536 floats = 256 MB at most)
+MAX_SOURCES = 32768  # sources beyond this are taken on a coarser grid: the search stays under ~0.5 s
+TARGET_CHUNK = 256  # targets per distance matrix (256 x 32768 floats = 32 MB each)
 
 
 @dataclass(frozen=True)
 class DetailConfig:
-    sigma: float = 2.0    # px: the blur that splits the model's band from the photo's
-    patch: int = 16       # px: side of a pasted detail patch; patches overlap by half
+    sigma: float = 2.0    # px at scale 1: the blur that splits the model's band from the photo's
+    patch: int = 16       # px at scale 1: side of a pasted detail patch; patches overlap by half
     grid: int = 5         # low-band samples per side of a spot's descriptor (over 2 patches)
     candidates: int = 4   # a target draws its source among this many nearest
-    gain: float = 1.0     # scale of the added detail (1: the sources' own, less what blending averages out)
+    coherence: float = 1.0  # weight of continuing the texture already decided around a spot (0: the low band only)
+    gain: float = 1.2     # scale of the added detail: blending overlapping patches averages ~1/6 of it out
     seed: int = 0         # the draw among candidates: the same input gives the same fill
 
     def __post_init__(self):
-        if self.sigma <= 0 or self.patch < 4 or self.patch % 2 or self.grid < 2 or self.candidates < 1 or self.gain < 0:
+        if self.sigma <= 0 or self.patch < 4 or self.patch % 2 or self.grid < 2 or self.candidates < 1 or self.gain < 0 \
+                or self.coherence < 0:
             raise ValueError(f"invalid detail config {self}: sigma > 0, an even patch >= 4, grid >= 2, "
-                             "candidates >= 1 and gain >= 0")
+                             "candidates >= 1, gain >= 0 and coherence >= 0")
 
 
 def _hann(n: int) -> np.ndarray:
@@ -58,36 +60,36 @@ def _hann(n: int) -> np.ndarray:
     return np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2
 
 
-def _descriptors(low: torch.Tensor, ys: np.ndarray, xs: np.ndarray, offsets: np.ndarray) -> torch.Tensor:
-    """(N, 3 * grid^2) samples of ``low`` (H, W, 3; edge-padded by the offsets' reach) around
-    each (y, x)."""
-    oy, ox = np.meshgrid(offsets, offsets, indexing="ij")
+def _samples(img: torch.Tensor, ys: np.ndarray, xs: np.ndarray, oy: np.ndarray, ox: np.ndarray) -> torch.Tensor:
+    """(N, len(oy) * C) samples of ``img`` (H, W, C) at each (y, x) plus the offsets (oy, ox)."""
     rows = torch.from_numpy((ys[:, None] + oy.ravel()[None]).astype(np.int64))
     cols = torch.from_numpy((xs[:, None] + ox.ravel()[None]).astype(np.int64))
-    return low[rows, cols].flatten(1)
+    return img[rows, cols].flatten(1)
 
 
-def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: DetailConfig = DetailConfig()) -> np.ndarray:
+def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: DetailConfig = DetailConfig(),
+               scale: float = 1.0) -> np.ndarray:
     """``img`` (float32, H x W x 3, 0-255; its ``hole`` already smoothly filled) with texture
-    from its ``known`` pixels added in ``hole``; a new array. Pixels outside ``hole`` are
-    untouched. Returns ``img`` unchanged when no known patch fits (a photo smaller than a
-    patch, or a hole with too little around it)."""
+    from its ``known`` pixels added in ``hole``; a new array. ``scale`` multiplies ``sigma``
+    and ``patch``: how much blurrier than the photo the fill is (the model's window over its
+    size). Pixels outside ``hole`` are untouched. Returns ``img`` unchanged when no known patch
+    fits (a photo smaller than a patch, or a hole with too little around it)."""
     out = img.copy()
     if not hole.any():
         return out
-    p, half = cfg.patch, cfg.patch // 2
+    h, w = hole.shape
+    sigma = cfg.sigma * scale
+    half = max(2, round(cfg.patch * scale / 2))
+    p = 2 * half
     # The low band over valid pixels only (normalised convolution): pixels of other holes hold
     # no photo (or the very object being removed) and must not steer the search.
     valid = (known | hole).astype(np.float32)
-    blur = lambda x: cv2.GaussianBlur(x, (0, 0), cfg.sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    blur = lambda x: cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     low = blur(img * valid[..., None]) / np.maximum(blur(valid), 1e-6)[..., None]
     high = img - low
-    reach = cfg.patch  # descriptors span two patches: the context around the pasted one
-    offsets = np.linspace(-reach, reach, cfg.grid).round().astype(np.int64)
-    padded = torch.from_numpy(np.pad(low, ((reach, reach), (reach, reach), (0, 0)), mode="edge"))
 
     # Sources: spots whose patch, and the blur under it, hold known pixels only.
-    blur_px = math.ceil(3 * cfg.sigma)
+    blur_px = math.ceil(2 * sigma)
     clean = cv2.erode(known.astype(np.uint8), np.ones((2 * blur_px + 1,) * 2, np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
     # a patch [y - half, y + half) lies in ``clean`` iff every pixel of it does: erode again, anchored
@@ -100,38 +102,64 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
         step = math.ceil(math.sqrt(len(sy) / MAX_SOURCES))
         keep = (sy % step == 0) & (sx % step == 0)
         sy, sx = sy[keep], sx[keep]
-    src = _descriptors(padded, sy + reach, sx + reach, offsets)
 
-    # Targets: a grid at half a patch's step over the hole's box; those whose patch meets the hole.
-    h, w = hole.shape
+    # Everything below works on arrays padded by a patch on every side, so that descriptors
+    # and pasted patches never leave them. ``have``: pixels whose high band is decided (known
+    # ones, then the hole's, layer by layer).
+    pad = lambda x, mode="constant": np.pad(x, ((p, p), (p, p), (0, 0)), mode=mode)  # noqa: E731
+    low_t = torch.from_numpy(pad(low, "edge"))
+    high_t = torch.from_numpy(pad(np.where(known[..., None], high, 0).astype(np.float32)))
+    have = torch.from_numpy(pad(known[..., None].astype(np.float32)))
+    # Descriptors: the low band on a grid x grid sample over two patches (the model's structure
+    # around the spot), and the patch's own high band on every other pixel (the texture it
+    # must continue where it is already decided).
+    lo_y, lo_x = np.meshgrid(*[np.linspace(-p, p, cfg.grid).round().astype(np.int64)] * 2, indexing="ij")
+    hi_y, hi_x = np.meshgrid(*[np.arange(-half, half, max(2, p // 8))] * 2, indexing="ij")  # 8 x 8 at most
+    src_low = _samples(low_t, sy + p, sx + p, lo_y, lo_x)
+    src_high = _samples(high_t, sy + p, sx + p, hi_y, hi_x)
+    src_high_sq = src_high ** 2
+
+    # Targets: a grid at half a patch's step over the hole's box; those whose patch meets the
+    # hole, in layers from the hole's edge inward (onion peeling), each layer continuing the
+    # texture decided before it.
     rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-    gy = np.arange(rows[0], rows[-1] + half + 1, half)
-    gx = np.arange(cols[0], cols[-1] + half + 1, half)
+    gy = np.unique(np.minimum(np.arange(rows[0], rows[-1] + half + 1, half), h - 1))  # centres stay inside
+    gx = np.unique(np.minimum(np.arange(cols[0], cols[-1] + half + 1, half), w - 1))
     ty, tx = (a.ravel() for a in np.meshgrid(gy, gx, indexing="ij"))
     integral = cv2.integral(hole.astype(np.uint8))
     y0, y1 = np.clip(ty - half, 0, h), np.clip(ty + half, 0, h)
     x0, x1 = np.clip(tx - half, 0, w), np.clip(tx + half, 0, w)
     meets = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) > 0
     ty, tx = ty[meets], tx[meets]
-    tgt = _descriptors(padded, np.clip(ty, 0, h - 1) + reach, np.clip(tx, 0, w - 1) + reach, offsets)
+    depth = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    layer = (depth[np.clip(ty, 0, h - 1), np.clip(tx, 0, w - 1)] // half).astype(np.int64)
 
     gen = torch.Generator().manual_seed(cfg.seed)
     k = min(cfg.candidates, len(sy))
-    pick = []
-    for c in range(0, len(tgt), TARGET_CHUNK):
-        d = torch.cdist(tgt[c : c + TARGET_CHUNK], src)
-        nearest = d.topk(k, dim=1, largest=False).indices
-        choice = torch.randint(0, k, (len(nearest),), generator=gen)
-        pick.append(nearest[torch.arange(len(nearest)), choice])
-    pick = torch.cat(pick).numpy()
-
-    # Lay the chosen sources' high bands over the hole in Hann windows.
-    win = np.outer(_hann(p), _hann(p)).astype(np.float32)[..., None]
-    acc = np.zeros((h + 2 * p, w + 2 * p, 3), np.float32)  # padded by a patch on every side
-    wsum = np.zeros((h + 2 * p, w + 2 * p, 1), np.float32)
-    for y, x, s in zip(ty + half, tx + half, pick):  # a patch [y - half, y + half) lands at [y + half, y + 3 half)
-        acc[y : y + p, x : x + p] += win * high[sy[s] - half : sy[s] + half, sx[s] - half : sx[s] + half]
-        wsum[y : y + p, x : x + p] += win
-    detail = acc[p : p + h, p : p + w] / np.maximum(wsum[p : p + h, p : p + w], 1e-6)
+    win = torch.from_numpy(np.outer(_hann(p), _hann(p)).astype(np.float32))[..., None]
+    acc = torch.zeros_like(high_t)
+    wsum = torch.zeros_like(have)
+    hole_t = torch.from_numpy(pad(hole[..., None].astype(np.float32))) > 0
+    for level in np.unique(layer):
+        ly, lx = ty[layer == level] + p, tx[layer == level] + p
+        for c in range(0, len(ly), TARGET_CHUNK):
+            cy, cx = ly[c : c + TARGET_CHUNK], lx[c : c + TARGET_CHUNK]
+            dist = torch.cdist(_samples(low_t, cy, cx, lo_y, lo_x), src_low) ** 2 / src_low.shape[1]
+            if cfg.coherence > 0:  # squared distance over the decided pixels only, as a mean
+                m = _samples(have.expand(-1, -1, 3), cy, cx, hi_y, hi_x)
+                t = _samples(high_t, cy, cx, hi_y, hi_x) * m
+                masked = (t ** 2).sum(1, keepdim=True) - 2 * t @ src_high.T + m @ src_high_sq.T
+                dist += cfg.coherence * masked / m.sum(1, keepdim=True).clamp(min=1)
+            nearest = dist.topk(k, dim=1, largest=False).indices
+            pick = nearest[torch.arange(len(nearest)), torch.randint(0, k, (len(nearest),), generator=gen)].numpy()
+            for y, x, s in zip(cy, cx, pick):  # lay the sources' high bands in Hann windows
+                acc[y - half : y + half, x - half : x + half] += win * high_t[sy[s] + p - half : sy[s] + p + half,
+                                                                               sx[s] + p - half : sx[s] + p + half]
+                wsum[y - half : y + half, x - half : x + half] += win
+        # this layer's texture is decided: the next layers continue it
+        laid = hole_t & (wsum > 0)
+        high_t = torch.where(laid, acc / wsum.clamp(min=1e-6), high_t)
+        have = torch.where(laid, torch.ones_like(have), have)
+    detail = (acc / wsum.clamp(min=1e-6))[p : p + h, p : p + w].numpy()
     out[hole] += cfg.gain * detail[hole]
     return out

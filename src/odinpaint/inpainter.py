@@ -224,16 +224,38 @@ class Inpainter:
             return out
         check_context(hole)
         f = feather if feather is not None else max(2, round(min(rgb.shape[:2]) / 256))
+        groups = []
         for ys, xs, target in self._clusters(hole, margin=f + 4):
             crop, crop_hole = rgb[ys, xs], hole[ys, xs]
             filled = self._fill_level(crop.astype(np.float32), crop_hole, target)
             filled = np.clip(filled, 0, 255).round().astype(np.uint8)
-            filled = self._feathered(crop, crop_hole, target, filled, f)
-            if style == "detailed":  # texture from the crop's known pixels (other groups' holes are not known)
-                filled = add_detail(filled.astype(np.float32), target, ~crop_hole, self.detail)
-                filled = np.clip(filled, 0, 255).round().astype(np.uint8)
-            out[ys, xs][target] = filled[target]
+            out[ys, xs][target] = self._feathered(crop, crop_hole, target, filled, f)[target]
+            groups.append((ys, xs, target))
+        if style == "detailed":
+            for ys, xs, target in groups:
+                self._add_detail(out, hole, ys, xs, target)
         return out
+
+    def _add_detail(self, out: np.ndarray, hole: np.ndarray, ys: slice, xs: slice, target: np.ndarray) -> None:
+        """Lay the photo's texture over one group's smooth fill in ``out``, in place. The
+        texture's scale follows the model's: a hole predicted in windows ``scale`` x the
+        model's size came out ``scale`` x blurrier than the photo, so the band the photo gives
+        starts ``scale`` x coarser. Sources come from a crop around the group as large again
+        as the group, where the photo's texture is most like the hole's."""
+        h, w = hole.shape
+        inside = cv2.distanceTransform(np.pad(target.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        thickness = 2 * float(inside.max())  # what sizes the windows (see _fill_level)
+        scale = min(MAX_DOWNSCALE, max(1.0, thickness / HOLE_SHARE / self.size))
+        rows, cols = np.flatnonzero(target.any(axis=1)), np.flatnonzero(target.any(axis=0))
+        y0, y1, x0, x1 = ys.start + rows[0], ys.start + rows[-1] + 1, xs.start + cols[0], xs.start + cols[-1] + 1
+        grow = max(y1 - y0, x1 - x0, 4 * self.detail.patch)
+        cy, cx = slice(max(0, y0 - grow), min(h, y1 + grow)), slice(max(0, x0 - grow), min(w, x1 + grow))
+        mine = np.zeros((h, w), bool)
+        mine[ys, xs] = target
+        mine = mine[cy, cx]
+        crop = out[cy, cx]
+        detailed = add_detail(crop.astype(np.float32), mine, ~hole[cy, cx], self.detail, scale)
+        crop[mine] = np.clip(detailed[mine], 0, 255).round().astype(np.uint8)
 
     def _clusters(self, hole: np.ndarray, margin: int):
         """(row slice, column slice, target) for each group of holes whose crops (each hole's
