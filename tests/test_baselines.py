@@ -54,7 +54,7 @@ def test_baseline_command_end_to_end(tiny_dataset, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| Telea |" in text and "| biharmonic |" in text and "**" in text
     res = json.loads((out / "report.json").read_text())
-    assert set(res) == {"Telea", "Navier-Stokes", "biharmonic"}
+    assert set(res) == {"Telea", "Navier-Stokes", "biharmonic", "PatchMatch"}
     for r in res.values():
         for k in LEVEL_KEYS:
             assert 5 < r["levels"][k]["psnr_hole"] < 100 and 0 < r["levels"][k]["ssim"] <= 1
@@ -86,3 +86,22 @@ def test_classical_fill_on_several_threads_equals_one_at_a_time():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
+
+
+def test_patchmatch_is_seeded_leaves_the_known_pixels_and_copies_texture():
+    import cv2
+
+    from odinpaint import metrics
+    from odinpaint.classical import patchmatch, telea
+
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((96, 96, 3)).astype(np.float32)
+    truth = np.clip(cv2.GaussianBlur(noise, (0, 0), 1.0) * 70 + 128, 0, 255).astype(np.uint8)
+    hole = np.zeros((96, 96), bool)
+    hole[30:66, 30:66] = True
+    known = np.where(hole[..., None], 0, truth).astype(np.uint8)
+    out = patchmatch(known, hole)
+    assert np.array_equal(out, patchmatch(known, hole))  # seeded
+    assert np.array_equal(out[~hole], truth[~hole])
+    # exemplar-based: the hole holds the photo's grain, where diffusion leaves it flat
+    assert metrics.hf(out, truth, hole) > 0.7 > 0.3 > metrics.hf(telea(known, hole), truth, hole)

@@ -76,3 +76,11 @@ def test_sources_never_come_from_unknown_pixels(smooth_fill):
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="patch"):
         DetailConfig(patch=7)
+
+
+def test_a_scale_too_large_for_the_photo_falls_back_to_a_finer_band(smooth_fill):
+    """No 16 x 8 px known patch fits a 128 px photo: the band is halved until one does."""
+    truth, hole, img = smooth_fill
+    out = add_detail(img, hole, ~hole, scale=8.0)
+    assert np.array_equal(out, add_detail(img, hole, ~hole, scale=2.0))  # 8 -> 4 -> 2: the first that fits
+    assert not np.allclose(out[hole], img[hole])

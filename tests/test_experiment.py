@@ -51,8 +51,8 @@ def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
         "Per-level results", "The report's claims, checked", "One model or one per level", "Training curves", "Samples",
         "Arms and environment"]  # ce-fixed5 is the specialist of level 5
     page = (report / "index.html").read_text()
-    # 7 metrics, learned vs classical, the specialist, the arms, the environment
-    assert page.count("<table>") == md.count("\n|---") == 11
+    # 9 metrics (7 of accuracy, 2 of realism), learned vs classical, the specialist, the arms, the environment
+    assert page.count("<table>") == md.count("\n|---") == 13
     assert all(f"]({f})" in md for f in res["figures"])
     assert page.count("<img src='data:image/png;base64,") == len(res["figures"])
     for c in res["claims"]:
@@ -202,7 +202,26 @@ def test_claims_judged_from_the_intervals_and_untested_without_their_arms():
     assert by_text["Removing the U-Net skips makes results worse."] == {
         "claim": "Removing the U-Net skips makes results worse.", "verdict": "not tested",
         "evidence": "needs arms gan-no-skip and gan-on-demand"}
-    assert [c["verdict"] for c in ahead].count("not tested") == 3  # GAN trade-off, skips, hole-L1
+    assert [c["verdict"] for c in ahead].count("not tested") == 4  # GAN trade-off, GAN sharpness, skips, hole-L1
+
+
+def test_gan_sharpness_is_judged_by_the_detail_share_with_an_interval():
+    from odinpaint.experiment import STUDY
+
+    results = _results({"gan-on-demand": 18.0, "ce-on-demand": 20.0},
+                       **{arm: {"hf": hf, "swd": swd, "psnr_known": 25.0, "bias_hole": 0.0, "border_err": 8.0}
+                          for arm, hf, swd in (("gan-on-demand", 0.6, 0.4), ("ce-on-demand", 0.2, 0.7))})
+    spread = [0.0, 0.5, -0.5, 0.25, -0.25, float("nan")]  # the last hole too thin to score
+    for arm, detail, k_spread in (("gan-on-demand", 6.0, 2.0), ("ce-on-demand", 2.0, 1.0)):
+        results[arm]["detail_per_mask"] = {k: [detail + k_spread * s for s in spread] for k in LEVEL_KEYS}
+        results[arm]["truth_detail"] = {k: 10.0 for k in LEVEL_KEYS}
+    [claim] = [c for c in check_claims(STUDY.claims, results, {}) if c["claim"].startswith("Sharper fills")]
+    # the masks' details differ by 4 grey levels on average, over the truth's 10: +0.40
+    assert claim["verdict"] == "holds" and "difference +0.40 [+0.3" in claim["evidence"]
+    assert "GAN 0.60 vs CE 0.20" in claim["evidence"] and "GAN 0.400 vs CE 0.700" in claim["evidence"]
+    flipped = {"gan-on-demand": results["ce-on-demand"], "ce-on-demand": results["gan-on-demand"]}
+    [claim] = [c for c in check_claims(STUDY.claims, flipped, {}) if c["claim"].startswith("Sharper fills")]
+    assert claim["verdict"] == "refuted"
 
 
 def test_gan_claim_holds_part_by_part():

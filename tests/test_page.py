@@ -39,11 +39,13 @@ class DelayInpainter(Inpainter):
     """The tiny model, optionally slow (for the tests of a request in flight)."""
 
     delay = 0.0
+    styles: list = []  # each request's fill style, in order
 
-    def fill_array(self, rgb, hole, feather=None):
+    def fill_array(self, rgb, hole, feather=None, style="detailed"):
         if self.delay:
             time.sleep(self.delay)
-        return super().fill_array(rgb, hole, feather)
+        self.styles.append(style)
+        return super().fill_array(rgb, hole, feather, style)
 
 
 @pytest.fixture(scope="module")
@@ -519,6 +521,17 @@ def test_big_files_load_and_a_crop_over_the_upload_limit_is_refused_before_uploa
     img = Image.open(io.BytesIO(parts["image"]))
     assert img.size == (c["crop"]["w"], c["crop"]["h"]) and img.size <= crop_bound(c["box"], 1400, 1400)
     assert parts["body"] < LIMIT_MB * 2**20
+
+
+def test_the_fill_style_is_chosen_on_the_page_and_sent(tab, server, files):
+    inp = server[1]
+    tab.load(files / "small.png")
+    tab.brush(20)
+    tab.drag([tab.screen(40, 60, 160, 120), tab.screen(120, 60, 160, 120)], steps=4)
+    assert tab.page.input_value("#style") == "detailed"  # the default, as in fill and the API
+    tab.page.select_option("#style", "smooth")
+    tab.inpaint_and_wait()
+    assert inp.styles[-1] == "smooth"
 
 
 def test_api_errors_show_the_servers_detail(tab, files):

@@ -56,6 +56,27 @@ def test_inpaint_returns_png_changed_only_in_the_hole(client):
     assert (out[mask == 0] == img[mask == 0]).all() and (out[mask > 0] != img[mask > 0]).any()
 
 
+def test_style_field_picks_the_fill_and_is_documented(client):
+    img = smooth_image(np.random.default_rng(5), 96, 96)
+    mask = np.zeros((96, 96), np.uint8)
+    mask[30:70, 30:70] = 255
+    files = {"image": ("a.png", png(img), "image/png"), "mask": ("m.png", png(mask), "image/png")}
+    outs = {}
+    for style in ("detailed", "smooth", None):
+        r = client.post("/api/v1/inpaint", files=files, data={"style": style} if style else {})
+        assert r.status_code == 200
+        outs[style] = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert np.array_equal(outs[None], outs["detailed"])  # the default
+    assert not np.array_equal(outs["detailed"], outs["smooth"])
+    assert all((o[mask == 0] == img[mask == 0]).all() for o in outs.values())
+    r = client.post("/api/v1/inpaint", files=files, data={"style": "sharp"})
+    assert r.status_code == 422 and "style" in r.text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    form = next(v for k, v in schema.items() if "inpaint" in k.lower())
+    assert form["properties"]["style"]["enum"] == ["detailed", "smooth"]
+    assert "texture" in form["properties"]["style"]["description"]
+
+
 @pytest.mark.parametrize("image,mask,code,text", [
     (b"not an image", None, 415, "not an image"),
     (None, b"", 422, "empty"),
@@ -82,7 +103,7 @@ def _valid_request():
 
 
 def test_a_bug_is_500_with_a_detail_that_says_so_and_a_logged_traceback(inpainter, monkeypatch, caplog):
-    def broken(rgb, hole, feather=None):
+    def broken(rgb, hole, feather=None, style="detailed"):
         return 1 / 0
 
     monkeypatch.setattr(inpainter, "fill_array", broken)
@@ -100,7 +121,7 @@ def test_a_bug_is_500_with_a_detail_that_says_so_and_a_logged_traceback(inpainte
 
 
 def test_a_user_error_from_the_inpainter_is_422_with_its_message(inpainter, monkeypatch, caplog):
-    def refuses(rgb, hole, feather=None):
+    def refuses(rgb, hole, feather=None, style="detailed"):
         raise UserError("the mask covers the whole image: there is no context to fill from")
 
     monkeypatch.setattr(inpainter, "fill_array", refuses)

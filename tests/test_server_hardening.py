@@ -155,7 +155,7 @@ class SlowInpainter(Inpainter):
         self.seconds, self.active, self.most = seconds, 0, 0
         self.lock = threading.Lock()
 
-    def fill_array(self, rgb, hole, feather=None):
+    def fill_array(self, rgb, hole, feather=None, style="detailed"):
         with self.lock:
             self.active += 1
             self.most = max(self.most, self.active)

@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level
-from odinpaint.stats import format_interval, seeded_interval, verdict
+from odinpaint.stats import format_interval, paired_interval, seeded_interval, verdict
 
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
 
@@ -131,6 +133,32 @@ def gan_tradeoff(results, runs_stats, g, e):
         f"brightness bias {m(g, 'bias_hole'):+.2f} vs {m(e, 'bias_hole'):+.2f} grey levels; "
         f"border error {m(g, 'border_err'):.2f} vs {m(e, 'border_err'):.2f}. "
         f"Parts that held: {', '.join(held) or 'none'}.")
+
+
+def sharpness(results, a, b, level="mixed") -> dict:
+    """``a``'s detail share in the hole (``metrics.hf``) minus ``b``'s at ``level``, with its 95%
+    interval over the test masks: each mask's detail difference over the truth's mean detail."""
+    scale = results[a]["truth_detail"][level]
+    x = np.asarray(results[a]["detail_per_mask"][level], np.float64) / scale
+    y = np.asarray(results[b]["detail_per_mask"][level], np.float64) / scale
+    ok = ~(np.isnan(x) | np.isnan(y))  # holes too thin to hold a patch centre
+    return paired_interval(x[ok], y[ok])
+
+
+def gan_fill_sharper(results, runs_stats, g, e):
+    """GAN ``g`` against CE ``e``: more detail in the hole (HF share), with an interval over the
+    masks, and the patch statistics (SWD) beside it."""
+    if "detail_per_mask" not in results[g] or "detail_per_mask" not in results[e]:
+        return None
+    iv = sharpness(results, g, e)
+    return verdict(iv), (
+        f"Mixed holes: HF share (the hole's finest detail over the truth's; 1 = as detailed as the photo) GAN "
+        f"{metric(results, g, 'hf'):.2f} vs CE {metric(results, e, 'hf'):.2f}, difference {format_interval(iv, '')} "
+        f"(95% interval over the test masks); SWD (patch statistics against the truth's, pooled over the masks; "
+        f"lower is more photo-like) GAN {metric(results, g, 'swd'):.3f} vs CE {metric(results, e, 'swd'):.3f}. "
+        f"Per level, HF share GAN / CE: " + ", ".join(
+            f"{n} {metric(results, g, 'hf', k):.2f} / {metric(results, e, 'hf', k):.2f}"
+            for k, n in zip(LEVEL_KEYS[:5], LEVEL_NAMES)) + ".")
 
 
 def removing_skips_hurts(results, runs_stats, without, with_):

@@ -72,8 +72,9 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
     """``img`` (float32, H x W x 3, 0-255; its ``hole`` already smoothly filled) with texture
     from its ``known`` pixels added in ``hole``; a new array. ``scale`` multiplies ``sigma``
     and ``patch``: how much blurrier than the photo the fill is (the model's window over its
-    size). Pixels outside ``hole`` are untouched. Returns ``img`` unchanged when no known patch
-    fits (a photo smaller than a patch, or a hole with too little around it)."""
+    size). When no known patch of that size fits (a small photo around a large hole), the
+    scale is halved until one does. Pixels outside ``hole`` are untouched. Returns ``img``
+    unchanged when none fits even at scale 1."""
     out = img.copy()
     if not hole.any():
         return out
@@ -96,8 +97,8 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
     ok = cv2.erode(clean.astype(np.uint8), np.ones((p, p), np.uint8), anchor=(half, half),
                    borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     sy, sx = np.nonzero(ok)
-    if len(sy) == 0:
-        return out
+    if len(sy) == 0:  # no known patch this large: the photo's finer band, if one fits
+        return add_detail(img, hole, known, cfg, scale / 2) if scale > 1 else out
     if len(sy) > MAX_SOURCES:  # a coarser grid of sources, not a random subset: reproducible and even
         step = math.ceil(math.sqrt(len(sy) / MAX_SOURCES))
         keep = (sy % step == 0) & (sx % step == 0)

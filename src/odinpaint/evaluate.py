@@ -24,7 +24,7 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.tables import markdown_table
-from odinpaint.tensors import quantize_8bit, to_tensor
+from odinpaint.tensors import quantize_8bit, to_tensor, to_uint8
 
 LEVEL_KEYS = [str(level) for level in range(1, masklib.NUM_LEVELS + 1)] + ["mixed"]
 
@@ -62,6 +62,7 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
     bar = tqdm(total=len(per_mask) * len(LEVEL_KEYS), desc=desc, unit="img", disable=not progress, leave=False)
     for key in LEVEL_KEYS:
         scores: dict[str, list] = {m: [] for m in metrics.METRICS}
+        seen = {"out": [], "truth": [], "hole": []}  # 8-bit, for the realism measures
         seconds = 0.0
         for i in range(0, len(per_mask), cfg.batch_size):
             image = to_tensor(test[per_mask[i : i + cfg.batch_size]]).to(device)
@@ -72,14 +73,26 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
             seconds += time.perf_counter() - t0
             for m, v in metrics.image_metrics(pred, image, mask).items():
                 scores[m].append(v.cpu())
+            seen["out"] += list(to_uint8(metrics.composite(pred.float().clamp(-1, 1), image, mask)))
+            seen["truth"] += list(to_uint8(image))
+            seen["hole"] += list(mask[:, 0].cpu().numpy() > 0.5)
             bar.update(len(image))
         per_image = {m: torch.cat(v) for m, v in scores.items()}
         summary = metrics.summarize(per_image)
         summary["ms_per_image"] = 1000 * seconds / len(per_mask)
+        # realism, pooled over the level's holes (one 64 px hole holds too few patches)
+        details = [metrics.detail(o, h) for o, h in zip(seen["out"], seen["hole"])]
+        truth_details = [metrics.detail(t, h) for t, h in zip(seen["truth"], seen["hole"])]
+        summary["hf"] = metrics.detail_share(details, truth_details)
+        summary["swd"] = metrics.swd(seen["out"], seen["truth"], seen["hole"])
         out["levels"][key] = summary
-        # each mask's hole PSNR, in the fixed mask order every method shares: the report's
-        # paired confidence intervals (odinpaint.stats) resample these
+        # each mask's hole PSNR and detail, in the fixed mask order every method shares: the
+        # report's paired confidence intervals (odinpaint.stats) resample these
         out.setdefault("psnr_hole_per_mask", {})[key] = [round(float(v), 4) for v in per_image["psnr_hole"]]
+        out.setdefault("detail_per_mask", {})[key] = [round(float(v), 4) for v in details]
+        scored = np.asarray(truth_details, np.float64)
+        scored = scored[~np.isnan(scored)]  # holes too thin to hold a patch centre have no detail
+        out.setdefault("truth_detail", {})[key] = float(scored.mean()) if len(scored) else float("nan")
     bar.close()
     return out
 
@@ -87,7 +100,8 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
 def _cache_valid(result: dict | None, cfg: EvalConfig) -> bool:
     """A cached result counts when made with the same settings and today's metrics."""
     return (result is not None and result.get("config") == asdict(cfg)
-            and set(metrics.METRICS) <= set(result["levels"]["mixed"]) and "psnr_hole_per_mask" in result)
+            and set(metrics.METRICS) <= set(result["levels"]["mixed"]) and "psnr_hole_per_mask" in result
+            and "detail_per_mask" in result)
 
 
 def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -> dict[str, dict]:
@@ -131,7 +145,8 @@ def model_fill(net, device: str = "cpu", channels_last: bool | None = None):
 
 COLUMNS = (("psnr_hole", "PSNR hole", "{:.2f}"), ("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
            ("l1_hole", "L1 hole", "{:.2f}"), ("bias_hole", "bias", "{:+.2f}"), ("border_err", "border", "{:.2f}"),
-           ("psnr_known", "PSNR known (raw)", "{:.2f}"), ("ms_per_image", "ms/img", "{:.2f}"))
+           ("psnr_known", "PSNR known (raw)", "{:.2f}"), ("hf", "HF share", "{:.2f}"), ("swd", "SWD", "{:.3f}"),
+           ("ms_per_image", "ms/img", "{:.2f}"))
 
 
 def best_per_level(results: dict[str, dict], metric: str) -> dict[str, str]:

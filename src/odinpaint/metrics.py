@@ -41,7 +41,8 @@ PSNR_CAP = 100.0  # a perfect reconstruction would be +inf dB; cap it so means s
 BORDER_PX = 2
 METRICS = ("psnr_hole", "psnr", "ssim", "l1_hole", "bias_hole", "border_err", "psnr_known")
 HIGHER_IS_BETTER = {"psnr_hole": True, "psnr": True, "ssim": True, "l1_hole": False,
-                    "bias_hole": None, "border_err": False, "psnr_known": True}  # bias: closest to 0 is best
+                    "bias_hole": None, "border_err": False, "psnr_known": True,  # bias: closest to 0 is best
+                    "hf": 1.0, "swd": False}  # hf: closest to 1 (the photo's own detail) is best
 
 
 def composite(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -115,6 +116,8 @@ def better(metric: str, a: float, b: float) -> bool:
     hib = HIGHER_IS_BETTER[metric]
     if hib is None:
         return abs(a) < abs(b)
+    if not isinstance(hib, bool):  # a target value: the closer the better
+        return abs(a - hib) < abs(b - hib)
     return a > b if hib else a < b
 
 

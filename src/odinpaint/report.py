@@ -47,7 +47,11 @@ TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                  ("border_err", "Error on the 2-px band inside the hole edge (grey levels): the visible-border failure",
                   "{:.2f}"),
                  ("psnr_known", "Raw output over the known pixels (dB): how sharply a model reproduces the context "
-                                "(classical methods return it untouched)", "{:.2f}"))
+                                "(classical methods return it untouched)", "{:.2f}"),
+                 ("hf", "HF share in the hole: the fill's finest detail over the truth's (1 = as detailed as the "
+                        "photo, 0 = flat)", "{:.2f}"),
+                 ("swd", "SWD in the hole: 7x7 patches on three Laplacian levels against the truth's, pooled over "
+                         "the level's masks; lower is more photo-like", "{:.3f}"))
 # block tags take no line of their own (trim_blocks, lstrip_blocks), so the templates can be
 # laid out readably and still give report.md its exact blank lines
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("odinpaint", "templates"),
@@ -233,7 +237,9 @@ def results_section(results: dict, labels: dict, vs: dict | None, out: Path) -> 
                       "Best per level in bold.")
     for key, caption, fmt in TABLE_METRICS:
         best = best_per_level(results, key)
-        rows = [[labels[a]] + [fmt.format(metric(results, a, key, k)) for k in LEVEL_KEYS] for a in results]
+        # NaN: a level whose holes are too thin to hold a realism measure's patch centre
+        rows = [[labels[a]] + [fmt.format(v) if (v := metric(results, a, key, k)) == v else "n/a" for k in LEVEL_KEYS]
+                for a in results]
         bold = {(i, j + 1) for i, a in enumerate(results) for j, k in enumerate(LEVEL_KEYS) if best[k] == a}
         section.blocks.append(Table(["arm"] + LEVEL_NAMES, rows, bold, caption))
     if vs:
