@@ -225,8 +225,9 @@ def sent(tab, i) -> dict:
     parts = tab.js("""async i => {
         const out = {};
         for (const [name, blob] of Object.entries(window.__sent.at(i))) {
+            const part = typeof blob === "string" ? new Blob([blob]) : blob;  // a text field (style)
             const url = await new Promise(res => { const f = new FileReader(); f.onload = () => res(f.result);
-                                                   f.readAsDataURL(blob); });
+                                                   f.readAsDataURL(part); });
             out[name] = url.split(",", 2)[1];
         }
         return out; }""", i)

@@ -180,7 +180,7 @@ def test_train_and_eval_commands_end_to_end(tiny_dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| Telea |" in out and f"{run.name}/best" in out
     res = json.loads((run / "eval" / "eval-best.json").read_text())
-    assert set(res) == {f"{run.name}/best", "Telea", "Navier-Stokes", "biharmonic"}
+    assert set(res) == {f"{run.name}/best", "Telea", "Navier-Stokes", "biharmonic", "PatchMatch"}
     assert all(10 < r["levels"]["mixed"]["psnr_hole"] < 100 for r in res.values())
 
 

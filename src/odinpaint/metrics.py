@@ -130,7 +130,7 @@ SWD_LEVELS = 3         # the finest Laplacian-pyramid levels compared
 SWD_PATCH = 7          # patch side, px (ProGAN's descriptors)
 SWD_ERODE = 2          # px the hole is eroded by at each level: patch centres lie well inside it
 SWD_PROJECTIONS = 256  # random unit directions of the sliced distance
-SWD_MAX_PATCHES = 16384  # per level: a seeded subset beyond this (a 512 px photo's 47% square holds 57k)
+SWD_MAX_PATCHES = 8192  # per level: a seeded subset beyond this (a 512 px photo's 47% square holds 57k)
 
 
 def _laplacian(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
