@@ -42,7 +42,9 @@ How a hole is filled:
   hole pixels are written: the rest of the image is byte-identical to the input.
 - **Detail (style "detailed", the default).** The fill so far is accurate and smooth; the
   detail stage (``odinpaint.detail``) lays texture from the photo's own known patches over
-  it, chosen to match the fill's low frequencies. Style "smooth" stops before it.
+  it, chosen to match the fill's low frequencies and to continue the texture around them,
+  in a band as much coarser than the photo as the hole's windows were. Style "smooth"
+  stops before it.
 """
 
 from __future__ import annotations
