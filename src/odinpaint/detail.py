@@ -165,10 +165,12 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
                 acc[y - half : y + half, x - half : x + half] += win * high_t[sy[s] + p - half : sy[s] + p + half,
                                                                                sx[s] + p - half : sx[s] + p + half]
                 wsum[y - half : y + half, x - half : x + half] += win
-        # this layer's texture is decided: the next layers continue it
-        laid = hole_t & (wsum > 0)
-        high_t = torch.where(laid, acc / wsum.clamp(min=1e-6), high_t)
-        have = torch.where(laid, torch.ones_like(have), have)
+        # this layer's texture is decided: the next layers continue it. Only the box this layer
+        # pasted into changed, so only it is updated (a 1500 px hole's crop is the whole photo).
+        box = (slice(ly.min() - half, ly.max() + half), slice(lx.min() - half, lx.max() + half))
+        laid = hole_t[box] & (wsum[box] > 0)
+        high_t[box] = torch.where(laid, acc[box] / wsum[box].clamp(min=1e-6), high_t[box])
+        have[box] = torch.where(laid, torch.ones_like(have[box]), have[box])
     detail = (acc / wsum.clamp(min=1e-6))[p : p + h, p : p + w].numpy()
     out[hole] += cfg.gain * detail[hole]
     return out

@@ -94,9 +94,7 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
         # report's paired confidence intervals (odinpaint.stats) resample these
         out.setdefault("psnr_hole_per_mask", {})[key] = [round(float(v), 4) for v in per_image["psnr_hole"]]
         out.setdefault("detail_per_mask", {})[key] = [round(float(v), 4) for v in details]
-        scored = np.asarray(truth_details, np.float64)
-        scored = scored[~np.isnan(scored)]  # holes too thin to hold a patch centre have no detail
-        out.setdefault("truth_detail", {})[key] = float(scored.mean()) if len(scored) else float("nan")
+        out.setdefault("truth_detail", {})[key] = metrics.nanmean(truth_details)
     bar.close()
     return out
 

@@ -169,6 +169,17 @@ def realism_patches(fill: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> li
     return out
 
 
+def _items(fill, truth, hole) -> list[tuple]:
+    """(fill, truth, hole) triples from one photo's arrays or from lists of them."""
+    return list(zip(fill, truth, hole)) if isinstance(fill, (list, tuple)) else [(fill, truth, hole)]
+
+
+def nanmean(values) -> float:
+    """The mean of the values that are not NaN (a hole too thin for a realism measure); NaN if none is."""
+    v = np.asarray(values, np.float64)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
+
+
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = SWD_PROJECTIONS, seed: int = 0) -> float:
     """The sliced Wasserstein distance between two equal-sized sets of vectors (N, D): their
     1-D distributions along random unit directions, compared quantile by quantile."""
@@ -185,8 +196,7 @@ def swd(fill, truth, hole, seed: int = 0) -> float:
     each level's two sets scaled by their joint per-channel mean and standard deviation,
     averaged over the levels that hold patches. 0 for the truth itself; larger is less like
     it. Lists of photos pool their patches per level. NaN when no level holds a patch."""
-    items = list(zip(fill, truth, hole)) if isinstance(fill, (list, tuple)) else [(fill, truth, hole)]
-    per_level = [realism_patches(*item) for item in items]
+    per_level = [realism_patches(*item) for item in _items(fill, truth, hole)]
     rng = np.random.default_rng(seed)
     dists = []
     for level in range(SWD_LEVELS):
@@ -217,7 +227,7 @@ def hf(fill, truth, hole) -> float:
     detailed as the photo, 0 is flat; above 1 is noisier than the photo. Lists of photos pool
     as the ratio of the mean details, so a hole over a flat sky (truth's detail near 0) does
     not blow the ratio up. NaN when no hole holds a centre, or the truth is flat."""
-    items = list(zip(fill, truth, hole)) if isinstance(fill, (list, tuple)) else [(fill, truth, hole)]
+    items = _items(fill, truth, hole)
     return detail_share([detail(f, h) for f, _, h in items], [detail(t, h) for _, t, h in items])
 
 
@@ -226,4 +236,5 @@ def detail_share(fill_details, truth_details) -> float:
     the holes that hold a centre (NaN when none does, or the truth is flat)."""
     f, t = np.asarray(fill_details, np.float64), np.asarray(truth_details, np.float64)
     ok = ~(np.isnan(f) | np.isnan(t))
-    return float(f[ok].mean() / t[ok].mean()) if ok.any() and t[ok].mean() > 0 else float("nan")
+    f, t = nanmean(f[ok]), nanmean(t[ok])
+    return f / t if t > 0 else float("nan")

@@ -269,7 +269,7 @@ def evaluate_photos(cfg: PhotoEvalConfig) -> dict:
               "photos": [n for n, _ in photos], "holes": [h for h, _, _ in HOLES],
               "ms_per_fill": {m: 1000 * s / (total or 1) for m, s in seconds.items()}, "sizes": {}}
     for (size, hole_name, method), rows in per.items():
-        mean = {s: _nanmean([r[s] for r in rows]) for s in SCORES if s != "hf"}  # swd: NaN for a hole too thin
+        mean = {s: metrics.nanmean([r[s] for r in rows]) for s in SCORES if s != "hf"}  # swd: NaN for a hole too thin
         # hf pooled over the cell's holes (the ratio of mean details), so one hole over a flat
         # sky, whose truth holds almost no detail, does not decide it
         mean["hf"] = metrics.detail_share([r["detail"] for r in rows], [r["detail_truth"] for r in rows])
@@ -291,11 +291,6 @@ def compared_style(result: dict) -> str:
 def per_hole_key(score_name: str) -> str:
     """Where a method's row keeps one score hole by hole: psnr_per_hole, swd_per_hole, ..."""
     return "psnr_per_hole" if score_name == "psnr_hole" else f"{score_name}_per_hole"
-
-
-def _nanmean(values) -> float:
-    v = np.asarray(values, np.float64)
-    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
 
 
 def best_classical(result: dict, size: str, hole: str, score_name: str = "psnr_hole") -> tuple[str, float]:
