@@ -45,6 +45,22 @@ def test_health_and_page_and_openapi(client):
     assert "/api/v1/inpaint" in client.get("/openapi.json").json()["paths"]
 
 
+def test_openapi_says_the_answer_is_a_png(client):
+    """The schema matches what the server sends: image/png only, with an example."""
+    ok = client.get("/openapi.json").json()["paths"]["/api/v1/inpaint"]["post"]["responses"]["200"]
+    assert list(ok["content"]) == ["image/png"]
+    png = ok["content"]["image/png"]
+    assert png["schema"]["format"] == "binary" and "curl" in png["example"] and "-o filled.png" in png["example"]
+
+
+def test_redoc_keeps_every_request_on_this_server(client):
+    r = client.get("/redoc")
+    assert r.status_code == 200 and "/static-offline-docs/redoc.standalone.js" in r.text
+    policy = dict(part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'self'" and policy["img-src"] == "'self' data:"  # no CDN logo
+    assert "http" not in r.headers["content-security-policy"]
+
+
 def test_inpaint_returns_png_changed_only_in_the_hole(client):
     img = photo()
     mask = np.zeros((48, 64), np.uint8)
@@ -75,6 +91,7 @@ def test_style_field_picks_the_fill_and_is_documented(client):
     form = next(v for k, v in schema.items() if "inpaint" in k.lower())
     assert form["properties"]["style"]["enum"] == ["detailed", "smooth"]
     assert "texture" in form["properties"]["style"]["description"]
+    assert form["properties"]["style"]["default"] == "detailed"
 
 
 @pytest.mark.parametrize("image,mask,code,text", [

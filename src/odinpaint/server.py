@@ -1,14 +1,16 @@
 """``odinpaint serve``: a local web page with a brush, and a REST API (FastAPI).
 
     odinpaint serve --model best.safetensors              # http://127.0.0.1:8000
-    curl -F image=@photo.jpg -F mask=@mask.png http://127.0.0.1:8000/api/v1/inpaint -o out.png
+    curl -F image=@photo.jpg -F mask=@mask.png -F style=smooth http://127.0.0.1:8000/api/v1/inpaint -o out.png
 
 - ``GET /`` (with ``/app.js`` and ``/app.css``): the page (upload, paint the hole with zoom and
   pan, Inpaint, compare, download, continue editing);
-- ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole), returns a PNG;
+- ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole) and optionally
+  ``style`` (``detailed``, the default, or ``smooth``), returns a PNG;
 - ``GET /api/v1/health``: status, model and ``max_upload_mb``;
 - ``GET /docs`` (Swagger UI) and ``GET /redoc``: the API pages, served with their scripts from
-  the ``fastapi-offline`` package, so they work without a network.
+  the ``fastapi-offline`` package, so they work without a network (``/redoc`` under a content
+  security policy that keeps every request on this server).
 
 What it lets in, and what it answers otherwise:
 - a request body over twice ``max_upload_mb`` (plus form overhead) or of unknown length gets
@@ -39,6 +41,7 @@ from importlib.resources import files
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from PIL import Image
@@ -55,6 +58,23 @@ WEB = files("odinpaint") / "web"
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "app.css": "text/css; charset=utf-8"}
 log = logging.getLogger("odinpaint.server")
+
+
+# The 200 answer of /api/v1/inpaint as OpenAPI states it: a PNG (with no response_class the
+# schema would also claim application/json, FastAPI's default), and how to get one.
+FILLED_PNG = {
+    "description": "the filled image: a PNG the size of the upload, every pixel outside the hole unchanged",
+    "content": {"image/png": {
+        "schema": {"type": "string", "format": "binary", "contentMediaType": "image/png"},
+        "example": "(PNG bytes) from: curl -F image=@photo.jpg -F mask=@mask.png -F style=detailed "
+                   "http://127.0.0.1:8000/api/v1/inpaint -o filled.png",
+    }},
+}
+OFFLINE_DOCS = "/static-offline-docs"  # where fastapi-offline serves Swagger UI's and ReDoc's files
+# /redoc's page: ReDoc's bundle shows its logo from a CDN; this policy keeps every request on
+# this server (the page renders the same without the logo).
+REDOC_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:")
 
 
 class InternalError(Exception):
@@ -138,7 +158,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
     # close over this app's model, limits and queue; each of them is short.
     # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files in that package,
     # not from a CDN, so they render on a machine without a network.
-    app = FastAPIOffline(title="odinpaint", version=__version__,
+    app = FastAPIOffline(title="odinpaint", version=__version__, redoc_url=None,
                          description="On-demand image inpainting: upload an image and a mask (white = hole), "
                                      "get it filled.")
     limit = int(max_upload_mb * 2**20)
@@ -180,6 +200,15 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
     def style() -> Response:
         return asset("app.css")
 
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> Response:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title="odinpaint - ReDoc",
+                              redoc_js_url=f"{root}{OFFLINE_DOCS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{OFFLINE_DOCS}/favicon.png", with_google_fonts=False)
+        page.headers["Content-Security-Policy"] = REDOC_POLICY
+        return page
+
     @app.get("/api/v1/health")
     def health() -> dict:
         return {"status": "ok", "version": __version__, "model": arch_to_dict(inpainter.net.arch),
@@ -197,7 +226,7 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
         Image.fromarray(inpainter.fill_array(rgb, hole, style=style)).save(buf, format="PNG", **FAST_PNG)
         return buf.getvalue()
 
-    @app.post("/api/v1/inpaint", responses={200: {"content": {"image/png": {}}, "description": "the filled image"},
+    @app.post("/api/v1/inpaint", response_class=Response, responses={200: FILLED_PNG,
                                              411: {"description": "no Content-Length"},
                                              413: {"description": "upload too large"},
                                              415: {"description": "not an image"},
