@@ -1,4 +1,5 @@
 import io
+import re
 import logging
 
 import numpy as np
@@ -43,6 +44,22 @@ def test_health_and_page_and_openapi(client):
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["model"]["class"] == "ContextEncoderArch"
     assert "Inpaint" in client.get("/").text
     assert "/api/v1/inpaint" in client.get("/openapi.json").json()["paths"]
+
+
+def test_every_file_of_the_page_is_served(client):
+    """The page's script modules import one another by name: each file in web/ is served,
+    with its type, and nothing else is."""
+    from importlib.resources import files
+
+    names = sorted(f.name for f in (files("odinpaint") / "web").iterdir() if f.is_file())
+    assert {"app.js", "history.js", "mask.js", "png.js", "view.js", "api.js"} <= set(names)
+    for name in names:
+        r = client.get(f"/{name}")
+        kind = {"js": "text/javascript", "css": "text/css", "html": "text/html"}[name.rsplit(".", 1)[1]]
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind), name
+    imports = re.findall(r'from "\./([a-z]+\.js)"', client.get("/app.js").text)
+    assert sorted(imports) == ["api.js", "history.js", "mask.js", "png.js", "view.js"]
+    assert client.get("/server.py").status_code == 404
 
 
 def test_openapi_says_the_answer_is_a_png(client):

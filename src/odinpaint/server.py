@@ -3,8 +3,9 @@
     odinpaint serve --model best.safetensors              # http://127.0.0.1:8000
     curl -F image=@photo.jpg -F mask=@mask.png -F style=smooth http://127.0.0.1:8000/api/v1/inpaint -o out.png
 
-- ``GET /`` (with ``/app.js`` and ``/app.css``): the page (upload, paint the hole with zoom and
-  pan, Inpaint, compare, download, continue editing);
+- ``GET /`` (with its style sheet and script modules, from ``ASSETS``): the page (open an
+  image, paint the hole with zoom and pan, Inpaint, compare, download, continue editing, undo
+  any of it);
 - ``POST /api/v1/inpaint``: multipart ``image`` + ``mask`` (white = hole) and optionally
   ``style`` (``detailed``, the default, or ``smooth``), returns a PNG;
 - ``GET /api/v1/health``: status, model and ``max_upload_mb``;
@@ -55,8 +56,9 @@ from odinpaint.models import arch_to_dict
 
 WEB = files("odinpaint") / "web"
 # The page and the files it loads: served by name from this list only.
-ASSETS = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-          "app.css": "text/css; charset=utf-8"}
+JS = "text/javascript; charset=utf-8"
+ASSETS = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; charset=utf-8", "app.js": JS,
+          "api.js": JS, "history.js": JS, "mask.js": JS, "png.js": JS, "view.js": JS}
 log = logging.getLogger("odinpaint.server")
 
 
@@ -188,17 +190,12 @@ def create_app(inpainter: Inpainter, max_upload_mb: float = 20, workers: int = 1
     def asset(name: str) -> Response:
         return Response((WEB / name).read_bytes(), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
-    @app.get("/", include_in_schema=False)
-    def page() -> Response:
-        return asset("index.html")
+    def route(name: str):
+        return lambda: asset(name)
 
-    @app.get("/app.js", include_in_schema=False)
-    def script() -> Response:
-        return asset("app.js")
-
-    @app.get("/app.css", include_in_schema=False)
-    def style() -> Response:
-        return asset("app.css")
+    app.add_api_route("/", route("index.html"), include_in_schema=False)
+    for name in ASSETS:
+        app.add_api_route(f"/{name}", route(name), include_in_schema=False)
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> Response:
