@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from odinpaint import bench
-from odinpaint.bench import GOALS, bench_loader, train_config, train_flops_per_image
+from odinpaint.study import bench
+from odinpaint.study.bench import GOALS, bench_loader, train_config, train_flops_per_image
 from odinpaint.cli import main
 
 

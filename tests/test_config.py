@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from odinpaint.experiment import ExperimentConfig, arm_train_config, family_budgets, seeds, selected_arms
+from odinpaint.study.experiment import ExperimentConfig, arm_train_config, family_budgets, seeds, selected_arms
 from odinpaint.training.config import (
     PRESETS, RECIPES, from_dict, make_config, resolve, setting_fields, settings, to_dict, with_settings,
 )

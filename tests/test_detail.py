@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from odinpaint import metrics
-from odinpaint.detail import DetailConfig, add_detail
+from odinpaint.inference.detail import DetailConfig, add_detail
 
 
 def _texture(seed, size=128):

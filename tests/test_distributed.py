@@ -248,7 +248,7 @@ def test_experiment_under_torchrun_trains_a_gan_and_rank_0_reports(dataset, tmp_
     # the improved GAN: a replicated hole-aware D, and dropout drawn per process
     script.write_text(
         "from odinpaint.evaluate import EvalConfig\n"
-        "from odinpaint.experiment import ExperimentConfig, run_experiment\n"
+        "from odinpaint.study.experiment import ExperimentConfig, run_experiment\n"
         "from odinpaint.training.distributed import session\n"
         "with session():\n"
         f"    run_experiment(ExperimentConfig(data={str(dataset)!r}, out={str(out)!r}, only=('gan-improved', 'telea'),\n"

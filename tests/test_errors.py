@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import smooth_image
 from odinpaint.cli import main
-from odinpaint.inpainter import Inpainter
+from odinpaint.inference.inpainter import Inpainter
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import pytest
 
 from browser import chromium_or_skip
 from odinpaint.cli import main
-from odinpaint.analysis import check_claims
+from odinpaint.study.analysis import check_claims
 from odinpaint.evaluate import LEVEL_KEYS, EvalConfig
-from odinpaint.experiment import ExperimentConfig, run_experiment
-from odinpaint.stats import format_interval, paired_interval, seeded_interval, verdict
+from odinpaint.study.experiment import ExperimentConfig, run_experiment
+from odinpaint.study.stats import format_interval, paired_interval, seeded_interval, verdict
 
 ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
 
@@ -102,7 +102,7 @@ def test_unknown_arm_is_rejected(tiny_dataset, capsys):
 
 
 def test_time_left_counts_each_kind_of_arm_at_its_own_speed(tmp_path):
-    from odinpaint.experiment import ARMS, _speed_kind, _time_left
+    from odinpaint.study.experiment import ARMS, _speed_kind, _time_left
 
     cfg = ExperimentConfig(data="unused", out=str(tmp_path / "exp")).resolved()
     arms = {a.name: a for a in ARMS}
@@ -180,7 +180,7 @@ def _results(per_mask: dict[str, float], **metrics) -> dict:
 
 def test_every_claim_and_specialist_names_a_declared_arm():
     """A renamed or removed arm must not silently drop a claim: the study refers to ARMS' own names."""
-    from odinpaint.experiment import ARM_NAMES, STUDY
+    from odinpaint.study.experiment import ARM_NAMES, STUDY
 
     named = [a for c in STUDY.claims for a in c.arms] + list(STUDY.specialists.values()) + list(STUDY.generalists)
     assert named and set(named) <= set(ARM_NAMES)
@@ -188,7 +188,7 @@ def test_every_claim_and_specialist_names_a_declared_arm():
 
 
 def test_claims_judged_from_the_intervals_and_untested_without_their_arms():
-    from odinpaint.experiment import STUDY
+    from odinpaint.study.experiment import STUDY
 
     ahead = check_claims(STUDY.claims, _results({"ce-on-demand": 20.0, "ce-fixed5": 19.0, "ce-uniform": 21.0}), {})
     by_text = {c["claim"]: c for c in ahead}
@@ -206,7 +206,7 @@ def test_claims_judged_from_the_intervals_and_untested_without_their_arms():
 
 
 def test_gan_sharpness_is_judged_by_the_detail_share_with_an_interval():
-    from odinpaint.experiment import STUDY
+    from odinpaint.study.experiment import STUDY
 
     results = _results({"gan-on-demand": 18.0, "ce-on-demand": 20.0},
                        **{arm: {"hf": hf, "swd": swd, "psnr_known": 25.0, "bias_hole": 0.0, "border_err": 8.0}
@@ -225,7 +225,7 @@ def test_gan_sharpness_is_judged_by_the_detail_share_with_an_interval():
 
 
 def test_gan_claim_holds_part_by_part():
-    from odinpaint.experiment import STUDY
+    from odinpaint.study.experiment import STUDY
 
     gan = {"psnr_known": 30.0, "bias_hole": -5.0, "border_err": 12.0}
     ce = {"psnr_known": 25.0, "bias_hole": 0.5, "border_err": 8.0}
@@ -240,7 +240,7 @@ def test_gan_claim_holds_part_by_part():
 
 
 def test_arm_complete_reads_the_done_record(tmp_path):
-    from odinpaint.experiment import arm_complete
+    from odinpaint.study.experiment import arm_complete
 
     run = tmp_path / "arm"
     (run / "checkpoints").mkdir(parents=True)

@@ -3,7 +3,7 @@ import torch
 
 from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
-from odinpaint.export import OnnxGenerator, export_onnx
+from odinpaint.inference.export import OnnxGenerator, export_onnx
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
 from odinpaint.models.pix2pix import UNetArch

@@ -7,8 +7,8 @@ from PIL import Image
 
 from conftest import smooth_image
 from odinpaint.cli import main
-from odinpaint.fill import MaskSpec, fill_folder
-from odinpaint.inpainter import Inpainter, _cover, _starts, boxes_to_mask
+from odinpaint.inference.fill import MaskSpec, fill_folder
+from odinpaint.inference.inpainter import Inpainter, _cover, _starts, boxes_to_mask
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_a_hole_in_one_window_is_refined_in_smaller_tiles(inp, monkeypatch):
     """A compact hole takes one window, then a second pass predicts it again in overlapping
     tiles REFINE x smaller, which see the first fill as context (it is no longer unknown)
     and together cover every hole pixel."""
-    import odinpaint.inpainter as inpainter
+    import odinpaint.inference.inpainter as inpainter
 
     img = photo(200, 200)
     hole = boxes_to_mask((200, 200), [(80, 60, 40, 40)])
@@ -336,7 +336,7 @@ def test_boxes_outside_the_image_are_rejected():
 
 
 def test_onnx_backend_fills_like_pytorch(model_path, tmp_path):
-    from odinpaint.export import export_onnx
+    from odinpaint.inference.export import export_onnx
 
     onnx_path = export_onnx(model_path, tmp_path / "m.onnx")
     img = photo(60, 70)
@@ -348,7 +348,7 @@ def test_onnx_backend_fills_like_pytorch(model_path, tmp_path):
 
 def test_fill_without_model_uses_the_shipped_one(tmp_path, capsys):
     """A fresh install fills with the model in the package: no training, no download."""
-    from odinpaint.inpainter import DEFAULT_MODEL
+    from odinpaint.inference.inpainter import DEFAULT_MODEL
 
     assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 8e6  # a few MB
     img = photo(120, 160)
@@ -362,7 +362,7 @@ def test_fill_without_model_uses_the_shipped_one(tmp_path, capsys):
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    import odinpaint.inpainter as inpainter
+    import odinpaint.inference.inpainter as inpainter
 
     monkeypatch.setattr(inpainter, "DEFAULT_MODEL", tmp_path / "gone.safetensors")
     Image.fromarray(photo(40, 40)).save(tmp_path / "p.png")

@@ -13,7 +13,7 @@ from badfiles import broken_files, encode, odd_files
 from conftest import smooth_image
 from odinpaint import imageio
 from odinpaint.imageio import ImageError, load_mask, load_rgb, load_rgba
-from odinpaint.server import MaskError, decode_request
+from odinpaint.inference.server import MaskError, decode_request
 
 RGB = smooth_image(np.random.default_rng(2), 12, 16)
 SEEDS = [encode(RGB, fmt) for fmt in ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")]

@@ -23,10 +23,10 @@ from PIL import Image
 from browser import chromium_or_skip
 from conftest import smooth_image
 from live import serve_in_thread
-from odinpaint.inpainter import Inpainter
+from odinpaint.inference.inpainter import Inpainter
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
-from odinpaint.server import create_app
+from odinpaint.inference.server import create_app
 
 LIMIT_MB = 5
 LAPTOP = {"viewport": {"width": 1280, "height": 800}}

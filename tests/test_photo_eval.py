@@ -8,7 +8,7 @@ import pytest
 from odinpaint import masks as masklib
 from odinpaint.cli import main
 from odinpaint.errors import UserError
-from odinpaint.photo_eval import (HOLES, PhotoEvalConfig, colour_error, evaluate_photos, held_out_photos,
+from odinpaint.study.photo_eval import (HOLES, PhotoEvalConfig, colour_error, evaluate_photos, held_out_photos,
                                   load_photos, markdown, model_vs_best, paired, photo_hole, resize_longer, score)
 
 

@@ -106,7 +106,7 @@ def test_eval_photos_reads_a_gcompris_data_set_s_test_photos_from_the_bundles(tm
     import functools
 
     from odinpaint.data import sources
-    from odinpaint.photo_eval import PhotoEvalConfig, load_photos
+    from odinpaint.study.photo_eval import PhotoEvalConfig, load_photos
 
     root = tmp_path / "root"
     photos = {f"/gcompris/src/activities/erase/resource/photo{i}.png": png(rng, 600, 640) for i in range(3)}

@@ -12,10 +12,10 @@ from browser import chromium_or_skip
 from conftest import smooth_image
 from live import serve_in_thread
 from odinpaint.errors import UserError
-from odinpaint.inpainter import Inpainter
+from odinpaint.inference.inpainter import Inpainter
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
-from odinpaint.server import create_app, is_loopback
+from odinpaint.inference.server import create_app, is_loopback
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +141,14 @@ def test_a_bug_is_500_with_a_detail_that_says_so_and_a_logged_traceback(inpainte
         return 1 / 0
 
     monkeypatch.setattr(inpainter, "fill_array", broken)
-    with caplog.at_level(logging.ERROR, logger="odinpaint.server"):
+    with caplog.at_level(logging.ERROR, logger="odinpaint.inference.server"):
         r = TestClient(create_app(inpainter, max_upload_mb=1)).post("/api/v1/inpaint", files=_valid_request())
     assert r.status_code == 500
     detail = r.json()["detail"]
     assert detail == ("internal error in odinpaint (ZeroDivisionError): a bug in odinpaint, not a problem with the "
                       "upload; the server's log has the traceback")
     assert "\n" not in detail
-    [rec] = [rec for rec in caplog.records if rec.name == "odinpaint.server"]
+    [rec] = [rec for rec in caplog.records if rec.name == "odinpaint.inference.server"]
     assert rec.levelno == logging.ERROR and "POST /api/v1/inpaint" in rec.getMessage()
     assert rec.exc_info[0] is ZeroDivisionError
     assert "Traceback" in caplog.text and "in broken" in caplog.text and "1 / 0" in caplog.text
@@ -159,11 +159,11 @@ def test_a_user_error_from_the_inpainter_is_422_with_its_message(inpainter, monk
         raise UserError("the mask covers the whole image: there is no context to fill from")
 
     monkeypatch.setattr(inpainter, "fill_array", refuses)
-    with caplog.at_level(logging.ERROR, logger="odinpaint.server"):
+    with caplog.at_level(logging.ERROR, logger="odinpaint.inference.server"):
         r = TestClient(create_app(inpainter, max_upload_mb=1)).post("/api/v1/inpaint", files=_valid_request())
     assert r.status_code == 422
     assert r.json() == {"detail": "the mask covers the whole image: there is no context to fill from"}
-    assert not [rec for rec in caplog.records if rec.name == "odinpaint.server"]  # the user's fault: no traceback
+    assert not [rec for rec in caplog.records if rec.name == "odinpaint.inference.server"]  # the user's fault: no traceback
 
 
 def test_answers_are_written_at_a_fast_png_level(client, monkeypatch):

@@ -25,10 +25,10 @@ from badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
 from conftest import smooth_image
 from live import free_port, serve_in_thread
 from odinpaint.cli import build_parser
-from odinpaint.inpainter import Inpainter
+from odinpaint.inference.inpainter import Inpainter
 from odinpaint.models import build
 from odinpaint.models.context_encoder import ContextEncoderArch
-from odinpaint.server import create_app
+from odinpaint.inference.server import create_app
 
 H, W = 40, 48
 RGB = smooth_image(np.random.default_rng(11), H, W)
@@ -128,7 +128,7 @@ def test_no_file_system_paths_are_accepted(client, tmp_path):
 def test_loopback_by_default_and_a_warning_elsewhere(monkeypatch):
     import uvicorn
 
-    from odinpaint import server
+    from odinpaint.inference import server
 
     assert build_parser().parse_args(["serve", "--model", "m.safetensors"]).host == "127.0.0.1"
     calls = []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import bootstrap
 
-from odinpaint.stats import format_interval, paired_interval, seeded_interval, verdict
+from odinpaint.study.stats import format_interval, paired_interval, seeded_interval, verdict
 
 
 def test_interval_is_scipys_paired_bootstrap_of_the_mean_difference():

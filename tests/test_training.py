@@ -267,7 +267,7 @@ def test_psnr_loss_is_minus_the_metric():
 def test_gan_step_computes_d_weight_gradients_once():
     """pix2pix freezes D for G's update: D's weights get gradients from D's own backward only
     (one pass), G's from G's; and D is left trainable afterwards."""
-    from odinpaint.bench import _train_setup, train_config
+    from odinpaint.study.bench import _train_setup, train_config
 
     cfg = train_config("gan", 32, batch=5, width=8, d_width=8)
     nets, opts, batch = _train_setup(cfg, 32)

@@ -25,7 +25,7 @@ from pathlib import Path
 from odinpaint import __version__
 from odinpaint.errors import UserError
 from odinpaint.masks import MASK_KINDS
-from odinpaint.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
+from odinpaint.inference.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
 EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
@@ -192,7 +192,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    from odinpaint.experiment import ExperimentConfig, dry_run, run_experiment
+    from odinpaint.study.experiment import ExperimentConfig, dry_run, run_experiment
     from odinpaint.training.distributed import session
 
     cfg = ExperimentConfig(data=args.data, preset=args.preset, out=args.out or "",
@@ -210,7 +210,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from odinpaint.export import export_onnx, export_weights
+    from odinpaint.inference.export import export_onnx, export_weights
 
     if not (args.onnx or args.weights):
         raise UserError("give --onnx OUT.onnx and/or --weights OUT.safetensors")
@@ -221,7 +221,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_eval_photos(args) -> int:
-    from odinpaint.photo_eval import CLASSICAL, PhotoEvalConfig, evaluate_photos, markdown
+    from odinpaint.study.photo_eval import CLASSICAL, PhotoEvalConfig, evaluate_photos, markdown
 
     try:
         sizes = tuple(int(x) for x in args.sizes.split(","))
@@ -239,7 +239,7 @@ def cmd_eval_photos(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from odinpaint.bench import BenchConfig, markdown_table, run_bench, write_json
+    from odinpaint.study.bench import BenchConfig, markdown_table, run_bench, write_json
 
     result = run_bench(BenchConfig(quick=args.quick, data=args.data or "", repeats=args.repeats, compile=args.compile))
     print()
@@ -259,13 +259,13 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 def _inpainter(args):
     """``--model``, or the model shipped with odinpaint when it is left out."""
-    from odinpaint.inpainter import Inpainter
+    from odinpaint.inference.inpainter import Inpainter
 
     return Inpainter.from_checkpoint(args.model, args.device) if args.model else Inpainter.default(args.device)
 
 
 def cmd_fill(args) -> int:
-    from odinpaint.fill import MaskSpec, fill_file, fill_folder
+    from odinpaint.inference.fill import MaskSpec, fill_file, fill_folder
 
     if args.mask and args.box:
         raise UserError("give --mask or --box, not both")
@@ -287,7 +287,7 @@ def cmd_fill(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from odinpaint.server import serve
+    from odinpaint.inference.server import serve
 
     serve(_inpainter(args), host=args.host, port=args.port,
           max_upload_mb=args.max_upload_mb, workers=args.workers, queue=args.queue)
@@ -353,7 +353,7 @@ def _add_train_command(sub) -> None:
 
 def _add_experiment_command(sub) -> None:
     xp = sub.add_parser("experiment", help="the report's whole study: every arm trained, evaluated, reported",
-                        description="Runs the declared arms (odinpaint.experiment.ARMS) with equal budgets per family "
+                        description="Runs the declared arms (odinpaint.study.experiment.ARMS) with equal budgets per family "
                                     "and the same evaluation masks, then writes OUT/report/index.html. Complete arms "
                                     "are reused and interrupted ones resumed.")
     xp.add_argument("--data", required=True)
@@ -455,7 +455,7 @@ def _add_eval_photos_command(sub) -> None:
     pp = sub.add_parser("eval-photos", help="score the model as `fill` runs it, on whole photos at 256 and 512 px, "
                                             "beside the classical methods at full resolution",
                         description="Holes: squares of 15-47%% of the shorter side and free-form strokes of 10-50%% "
-                                    "of the area, fixed and seeded. See odinpaint.photo_eval.")
+                                    "of the area, fixed and seeded. See odinpaint.study.photo_eval.")
     pp.add_argument("--model", help="checkpoint, exported weights or .onnx (default: the shipped model)")
     pp.add_argument("--data", help="a prepared data set: its test split's source photos")
     pp.add_argument("--split", choices=("test", "val"), default="test",

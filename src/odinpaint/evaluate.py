@@ -91,7 +91,7 @@ def evaluate(fill, test: np.ndarray, cfg: EvalConfig | None = None, desc: str = 
         summary["swd"] = metrics.swd(*([seen[k][i] for i in pool] for k in ("out", "truth", "hole")))
         out["levels"][key] = summary
         # each mask's hole PSNR and detail, in the fixed mask order every method shares: the
-        # report's paired confidence intervals (odinpaint.stats) resample these
+        # report's paired confidence intervals (odinpaint.study.stats) resample these
         out.setdefault("psnr_hole_per_mask", {})[key] = [round(float(v), 4) for v in per_image["psnr_hole"]]
         out.setdefault("detail_per_mask", {})[key] = [round(float(v), 4) for v in details]
         out.setdefault("truth_detail", {})[key] = metrics.nanmean(truth_details)

@@ -1,10 +1,10 @@
 """The fill styles users choose between (``fill --style``, the page, the API's ``style`` field).
 
-    >>> from odinpaint.styles import DEFAULT_STYLE, STYLES, check_style
+    >>> from odinpaint.inference.styles import DEFAULT_STYLE, STYLES, check_style
     >>> check_style("smooth")
 
 - ``detailed`` (the default): the model's fill with texture from the photo's own patches
-  laid over it (``odinpaint.detail``): accurate in colour and shape, and detailed like the
+  laid over it (``odinpaint.inference.detail``): accurate in colour and shape, and detailed like the
   photo;
 - ``smooth``: the model's fill alone: the most accurate on average (PSNR rewards the mean of
   every plausible fill), and visibly flat inside a large hole.

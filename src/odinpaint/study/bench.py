@@ -3,7 +3,7 @@
     odinpaint bench --quick --json bench.json     # about 4 minutes: 5 rounds, no torch.compile
     odinpaint bench                               # everything, with torch.compile
 
-    >>> from odinpaint.bench import BenchConfig, run_bench
+    >>> from odinpaint.study.bench import BenchConfig, run_bench
     >>> result = run_bench(BenchConfig(quick=True))
     >>> result["train"][0]["fraction_of_peak"]
 
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from odinpaint import tables
-from odinpaint.styles import STYLES
+from odinpaint.inference.styles import STYLES
 
 GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "ce_64_fraction": 0.70, "ce_128_fraction": 0.80, "gan_64_fraction": 0.60, "gan_128_fraction": 0.70,
@@ -293,7 +293,7 @@ def bench_loader(data: str, size: int, batch: int, repeats: int) -> dict:
 def default_generator():
     """The shipped default model's generator, or its architecture untrained when the weights
     are not installed (speed does not depend on the weights)."""
-    from odinpaint.inpainter import DEFAULT_MODEL
+    from odinpaint.inference.inpainter import DEFAULT_MODEL
     from odinpaint.models import build
     from odinpaint.training.config import make_config
 
@@ -307,7 +307,7 @@ def default_generator():
 
 def bench_inference(net, repeats: int, compile: bool) -> list[dict]:
     """The generator on prepared input (fill applied, mask channel appended) at its own size."""
-    from odinpaint.export import OnnxGenerator, export_net_onnx
+    from odinpaint.inference.export import OnnxGenerator, export_net_onnx
 
     net = net.eval()
     arch = net.arch
@@ -367,7 +367,7 @@ def fill_cases() -> list[dict]:
     import cv2
     from skimage import data as skdata
 
-    from odinpaint.inpainter import boxes_to_mask
+    from odinpaint.inference.inpainter import boxes_to_mask
 
     big = cv2.resize(skdata.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
     crop = big[1000:1866, 1400:2552]  # 1152x866, 1 MP, around the 120x120 hole
@@ -393,7 +393,7 @@ def bench_fill(net, repeats: int) -> dict:
     """``Inpainter.fill_array`` on ``fill_cases()`` in each style, and one model window at batch
     1 (the classical start, the network with its test-time views, the composite), in
     alternating rounds."""
-    from odinpaint.inpainter import Inpainter
+    from odinpaint.inference.inpainter import Inpainter
 
     inp = Inpainter(net)
     cases = fill_cases()

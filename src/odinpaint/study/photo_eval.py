@@ -5,7 +5,7 @@
     odinpaint eval-photos --photos ~/holiday --model model.onnx --sizes 512 --out runs/photo-eval
     odinpaint eval-photos --photos gcompris --masks-per-photo 1   # every photo of a named source
 
-    >>> from odinpaint.photo_eval import PhotoEvalConfig, evaluate_photos
+    >>> from odinpaint.study.photo_eval import PhotoEvalConfig, evaluate_photos
     >>> result = evaluate_photos(PhotoEvalConfig(data="data/photos64"))
     >>> result["sizes"]["512"]["square 47%"]["detailed"]["psnr_hole"]   # or "smooth", "patchmatch", ...
 
@@ -46,8 +46,8 @@ from tqdm import tqdm
 from odinpaint import masks as masklib
 from odinpaint import metrics
 from odinpaint.errors import UserError
-from odinpaint.styles import STYLES
-from odinpaint.stats import format_interval, paired_interval
+from odinpaint.inference.styles import STYLES
+from odinpaint.study.stats import format_interval, paired_interval
 from odinpaint.tables import markdown_table
 
 # (name, kind, parameter): a square's side as a share of the shorter side, or a free-form
@@ -222,7 +222,7 @@ def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, flo
 
 
 def _inpainter(cfg: PhotoEvalConfig):
-    from odinpaint.inpainter import Inpainter
+    from odinpaint.inference.inpainter import Inpainter
 
     return Inpainter.from_checkpoint(cfg.model, cfg.device) if cfg.model else Inpainter.default(cfg.device)
 

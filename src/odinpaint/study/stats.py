@@ -1,6 +1,6 @@
 """Paired confidence intervals for the study's comparisons, and verdicts read from them.
 
-    >>> from odinpaint.stats import paired_interval, verdict
+    >>> from odinpaint.study.stats import paired_interval, verdict
     >>> iv = paired_interval(scores_a, scores_b)        # the same test masks, in the same order
     >>> iv["diff"], iv["low"], iv["high"]               # mean of a - b, and its 95% interval
     >>> verdict(iv)                                     # "holds" | "refuted" | "not resolved at this budget"

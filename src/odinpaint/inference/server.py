@@ -21,7 +21,7 @@ What it lets in, and what it answers otherwise:
 - a mask missing, empty, of another size or covering the whole image gets 422, and so does
   any other ``UserError`` the inpainter raises;
 - anything else that goes wrong is a bug in odinpaint: 500 with a ``detail`` that says so,
-  and the full traceback in the log (logger ``odinpaint.server``);
+  and the full traceback in the log (logger ``odinpaint.inference.server``);
 - requests carry image bytes only: no file names or paths are ever used.
 
 At most ``workers`` requests decode and run at once and ``queue`` more wait; beyond that
@@ -50,16 +50,16 @@ from PIL import Image
 from odinpaint import __version__
 from odinpaint.errors import UserError
 from odinpaint.imageio import FAST_PNG, ImageError, binarize_mask, load_rgba
-from odinpaint.inpainter import Inpainter, check_context
-from odinpaint.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
+from odinpaint.inference.inpainter import Inpainter, check_context
+from odinpaint.inference.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
 from odinpaint.models import arch_to_dict
 
-WEB = files("odinpaint") / "web"
+WEB = files("odinpaint.inference") / "web"
 # The page and the files it loads: served by name from this list only.
 JS = "text/javascript; charset=utf-8"
 ASSETS = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; charset=utf-8", "app.js": JS,
           "api.js": JS, "history.js": JS, "mask.js": JS, "png.js": JS, "view.js": JS}
-log = logging.getLogger("odinpaint.server")
+log = logging.getLogger("odinpaint.inference.server")
 
 
 # The 200 answer of /api/v1/inpaint as OpenAPI states it: a PNG (with no response_class the

@@ -1,6 +1,6 @@
 """The detail stage: structure from the model's smooth fill, texture from the photo itself.
 
-    >>> from odinpaint.detail import DetailConfig, add_detail
+    >>> from odinpaint.inference.detail import DetailConfig, add_detail
     >>> out = add_detail(img, hole, known)             # float32 (H, W, 3); ``img`` holds the smooth fill
     >>> out = add_detail(img, hole, known, scale=3.0)  # a fill predicted in windows 3x the model's size
     >>> out = add_detail(img, hole, known, DetailConfig(seed=1))

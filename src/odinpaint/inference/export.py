@@ -4,7 +4,7 @@
 The graph is the network on its prepared input (hole fill applied, mask channel appended):
 fills such as Telea run in OpenCV before the graph, as they do before the PyTorch model.
 
-    >>> from odinpaint.export import export_onnx, OnnxGenerator
+    >>> from odinpaint.inference.export import export_onnx, OnnxGenerator
     >>> export_onnx("runs/003/checkpoints/best.safetensors", "model.onnx")
     >>> gen = OnnxGenerator("model.onnx")          # a drop-in for the PyTorch generator
     >>> pred = gen(image, mask)                     # torch tensors in, torch tensor out

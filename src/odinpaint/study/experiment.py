@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from odinpaint import analysis
-from odinpaint.analysis import Claim, Study
+from odinpaint.study import analysis
+from odinpaint.study.analysis import Claim, Study
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import BASELINES
 from odinpaint.data.dataset import DataSet
@@ -89,7 +89,7 @@ ARMS = (
 ARM_NAMES = tuple(a.name for a in ARMS)
 SPECIALISTS = tuple(a.name for a in SPECIALIST_ARMS)
 
-# What the report checks on these arms (DESIGN.md's claims; odinpaint.analysis judges them).
+# What the report checks on these arms (DESIGN.md's claims; odinpaint.study.analysis judges them).
 STUDY = Study(
     claims=(
         Claim("On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested.",
@@ -277,7 +277,7 @@ def _time_left(cfg: ExperimentConfig, jobs: list[tuple[Arm, int]], budgets: dict
 def combine_seeds(per_seed: list[dict]) -> dict:
     """One arm's evaluation over its seeds: every score averaged over seeds (per level, and per
     test mask), with each seed's hole PSNR per level, and per test mask for the intervals over
-    seeds and masks (odinpaint.stats.seeded_interval), kept beside."""
+    seeds and masks (odinpaint.study.stats.seeded_interval), kept beside."""
     if len(per_seed) == 1:
         return per_seed[0]
     out = {**per_seed[0], "levels": {}, "psnr_hole_per_mask": {}, "psnr_hole_per_seed_mask": {}, "seeds": len(per_seed),
@@ -296,7 +296,7 @@ def combine_seeds(per_seed: list[dict]) -> dict:
 def run_experiment(cfg: ExperimentConfig) -> Path:
     """Train and evaluate every selected arm with each seed, then write the report; returns the
     report dir."""
-    from odinpaint.report import write_report
+    from odinpaint.study.report import write_report
 
     cfg = cfg.resolved()
     ctx = distributed.setup(cfg.device)

@@ -1,13 +1,13 @@
 """The experiment report: tables, figures, the report's claims checked, the environment.
 
-    >>> from odinpaint.report import write_report
+    >>> from odinpaint.study.report import write_report
     >>> write_report(cfg, arms, results, runs, budgets, wall_seconds, experiment.STUDY)  # -> OUT/report
 
 Written by ``odinpaint experiment`` into ``OUT/report/``: ``index.html`` (self-contained,
 figures embedded), ``report.md`` (figures beside it as PNG) and ``results.json``. The report
 is built once as data (sections of tables, figures and claims, below) and rendered to both
-formats by the Jinja2 templates in ``odinpaint/templates/``. What the results say (claims,
-specialists, learned against classical) is ``odinpaint.analysis``.
+formats by the Jinja2 templates in ``odinpaint/study/templates/``. What the results say (claims,
+specialists, learned against classical) is ``odinpaint.study.analysis``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from odinpaint import __version__, metrics  # noqa: E402
-from odinpaint.analysis import (LEVEL_NAMES, Study, check_claims, hole, learned_vs_classical, metric,  # noqa: E402
+from odinpaint.study.analysis import (LEVEL_NAMES, Study, check_claims, hole, learned_vs_classical, metric,  # noqa: E402
                                 specialists)
 from odinpaint.data.dataset import DataSet  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
 from odinpaint.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
-from odinpaint.stats import format_interval  # noqa: E402
+from odinpaint.study.stats import format_interval  # noqa: E402
 from odinpaint.tables import markdown_table  # noqa: E402
 from odinpaint.tensors import to_tensor, to_uint8  # noqa: E402
 
@@ -54,7 +54,7 @@ TABLE_METRICS = (("psnr_hole", "Hole PSNR (dB), higher is better", "{:.2f}"),
                          "the level's masks; lower is more photo-like", "{:.3f}"))
 # block tags take no line of their own (trim_blocks, lstrip_blocks), so the templates can be
 # laid out readably and still give report.md its exact blank lines
-TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("odinpaint", "templates"),
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("odinpaint.study", "templates"),
                                autoescape=jinja2.select_autoescape(["html.j2"]), undefined=jinja2.StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
@@ -96,7 +96,7 @@ def interval_scope(results) -> str:
     """What the report's intervals cover, for the captions."""
     if any(r.get("seeds") for r in results.values()):
         return ("bootstrap over the training seeds and the test masks together (crossed, percentile; masks paired "
-                "between arms; odinpaint.stats.seeded_interval)")
+                "between arms; odinpaint.study.stats.seeded_interval)")
     return ("paired bootstrap over the test masks (one training seed per arm: they do not cover seed-to-seed "
             "variation)")
 
@@ -336,7 +336,7 @@ def arms_section(arms, runs: dict, training: dict, results: dict, env: dict) -> 
 # ----------------------------------------------------------------------------- the report
 def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_seconds: float, study: Study) -> Path:
     """The report of ``arms``' ``results`` into ``OUT/report``; ``study`` says which claims and
-    specialists to check (``odinpaint.experiment.STUDY``)."""
+    specialists to check (``odinpaint.study.experiment.STUDY``)."""
     out = Path(cfg.out) / "report"
     out.mkdir(parents=True, exist_ok=True)
     labels = {a.name: a.label for a in arms}

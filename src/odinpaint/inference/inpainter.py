@@ -1,6 +1,6 @@
 """Inpainting users' images of any size with a trained model, at a cost that follows the hole.
 
-    >>> from odinpaint.inpainter import Inpainter
+    >>> from odinpaint.inference.inpainter import Inpainter
     >>> inp = Inpainter.from_checkpoint("runs/003-ce/checkpoints/best.safetensors")   # or an .onnx export
     >>> out = inp.fill(image, mask)        # PIL images or numpy arrays; white / True = hole
     >>> out = inp.fill(image, boxes_to_mask(image.size[::-1], [(10, 20, 30, 15)]))
@@ -41,7 +41,7 @@ How a hole is filled:
   with OpenCV's Navier-Stokes fill of that band, which meets the surrounding pixels. Only
   hole pixels are written: the rest of the image is byte-identical to the input.
 - **Detail (style "detailed", the default).** The fill so far is accurate and smooth; the
-  detail stage (``odinpaint.detail``) lays texture from the photo's own known patches over
+  detail stage (``odinpaint.inference.detail``) lays texture from the photo's own known patches over
   it, chosen to match the fill's low frequencies and to continue the texture around them,
   in a band as much coarser than the photo as the hole's windows were. Style "smooth"
   stops before it.
@@ -60,15 +60,15 @@ from PIL import Image
 
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import INPAINT_RADIUS, navier_stokes
-from odinpaint.detail import DetailConfig, add_detail
+from odinpaint.inference.detail import DetailConfig, add_detail
 from odinpaint.errors import UserError
-from odinpaint.export import OnnxGenerator
+from odinpaint.inference.export import OnnxGenerator
 from odinpaint.imageio import binarize_mask, to_rgb_array
-from odinpaint.styles import DEFAULT_STYLE, check_style
+from odinpaint.inference.styles import DEFAULT_STYLE, check_style
 from odinpaint.tensors import to_tensor, to_uint8
 
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
-DEFAULT_MODEL = Path(__file__).parent / "weights" / "default.safetensors"
+DEFAULT_MODEL = Path(__file__).parents[1] / "weights" / "default.safetensors"  # src/odinpaint/weights/
 
 HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of its window's side
 MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine

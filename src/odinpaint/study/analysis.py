@@ -1,17 +1,17 @@
 """What an experiment's results say: the study's claims judged, each level's specialist
 against the generalists, the best learned arm against the best classical one.
 
-    >>> from odinpaint.analysis import check_claims, specialists
-    >>> from odinpaint.experiment import STUDY
+    >>> from odinpaint.study.analysis import check_claims, specialists
+    >>> from odinpaint.study.experiment import STUDY
     >>> check_claims(STUDY.claims, results, runs_stats)   # [{"claim", "verdict", "evidence"}, ...]
     >>> specialists(STUDY, results)                       # one row per level that has its specialist
 
 ``results`` maps an arm's name to its evaluation (``odinpaint.evaluate.evaluate``, seeds
-combined by ``odinpaint.experiment.combine_seeds``); ``runs_stats`` maps it to its training's
+combined by ``odinpaint.study.experiment.combine_seeds``); ``runs_stats`` maps it to its training's
 ``stats.jsonl`` records. Which arms a claim compares is not written here: ``experiment.STUDY``
 names them from its ``Arm`` definitions, so renaming an arm renames it in its claims too.
 Differences in hole PSNR come with 95% intervals over the test masks and, where an arm has
-several, its training seeds (``odinpaint.stats.seeded_interval``).
+several, its training seeds (``odinpaint.study.stats.seeded_interval``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level
-from odinpaint.stats import format_interval, paired_interval, seeded_interval, verdict
+from odinpaint.study.stats import format_interval, paired_interval, seeded_interval, verdict
 
 LEVEL_NAMES = [f"L{k}" if k != "mixed" else "mixed" for k in LEVEL_KEYS]
 
@@ -59,7 +59,7 @@ def per_seed_mask(results, arm, level):
 
 def compare(results, a, b, level) -> dict:
     """Hole PSNR of ``a`` minus ``b`` at ``level``, with its 95% interval over the test masks
-    and, where an arm has several, its training seeds (odinpaint.stats.seeded_interval)."""
+    and, where an arm has several, its training seeds (odinpaint.study.stats.seeded_interval)."""
     return seeded_interval(per_seed_mask(results, a, level), per_seed_mask(results, b, level))
 
 
