@@ -5,22 +5,24 @@
     >>> out = inp.fill(image, mask)        # PIL images or numpy arrays; white / True = hole
     >>> out = inp.fill(image, boxes_to_mask(image.size[::-1], [(10, 20, 30, 15)]))
 
-How a hole is filled:
+How a hole is filled: ``odinpaint.inference.plan.Planner`` turns the mask into window jobs
+under a ``FillPolicy`` (every constant named below is one of its fields), and the
+``Inpainter`` runs them, then the style's stages (``STYLE_STAGES``):
 
 - **Crops.** Holes close to each other form a cluster; all the work on a cluster (windows,
   distance transform, seam band, blending) happens in the crop around it plus the margin its
   windows need, never on the whole image, so a small hole in a 24 MP photo costs what it
   costs in a small photo.
-- **Windows as large as the hole is thick.** A hole spans at most ``HOLE_SHARE`` of a
+- **Windows as large as the hole is thick.** A hole spans at most ``hole_share`` of a
   window's side, and a window is resized to the model's size, predicted and resized back, so
   a larger window means a coarser prediction. A compact hole (a square, a blob) gets one
   window around it. A thin one (a brush stroke, a wire) gets windows sized by its thickness
   (twice its largest inscribed radius), not by its length: a 10 px stroke across a photo is
   predicted in tiles at the model's own resolution, not in one window downscaled 4x
-  (the largest, ``MAX_DOWNSCALE``). Specks (holes of at most a quarter of the model's size)
+  (the largest, ``max_downscale``). Specks (holes of at most a quarter of the model's size)
   share windows at the model's own size, so a mask of a thousand specks costs windows per
   area, not per speck.
-- **Tiles.** Each tile predicts its core (``HOLE_SHARE`` of its window, so every tile sees
+- **Tiles.** Each tile predicts its core (``hole_share`` of its window, so every tile sees
   context on every side), and the overlaps are blended with weights that fall off toward the
   cores' edges, so no seam shows between tiles.
 - **Coarse to fine for larger holes.** A hole whose box is too large for the largest window
@@ -32,7 +34,7 @@ How a hole is filled:
   known pixel survives at every level: every hole with at least one known pixel somewhere in
   the image gets filled.
 - **A second, finer pass.** A hole that took one window is predicted again in overlapping
-  tiles ``REFINE`` x smaller (cores of about 80% of the hole's side), which see the first
+  tiles ``refine`` x smaller (cores of about 80% of the hole's side), which see the first
   fill as context: the first fill gives the hole's layout, the tiles its detail nearer the
   photo's resolution. On the validation photos it added up to +0.48 dB on squares (35% of a
   256 px photo) and lost nowhere (README, Quality).
@@ -49,8 +51,6 @@ How a hole is filled:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -63,6 +63,7 @@ from odinpaint.classical import INPAINT_RADIUS, navier_stokes
 from odinpaint.inference.detail import DetailConfig, add_detail
 from odinpaint.errors import UserError
 from odinpaint.inference.export import OnnxGenerator
+from odinpaint.inference.plan import FillPolicy, Job, Planner
 from odinpaint.imageio import binarize_mask, to_rgb_array
 from odinpaint.inference.styles import DEFAULT_STYLE, check_style
 from odinpaint.tensors import to_tensor, to_uint8
@@ -70,12 +71,9 @@ from odinpaint.tensors import to_tensor, to_uint8
 # The shipped model (see weights/MODEL_CARD.md): the improved context encoder at 64 px.
 DEFAULT_MODEL = Path(__file__).parents[1] / "weights" / "default.safetensors"  # src/odinpaint/weights/
 
-HOLE_SHARE = 0.55     # a hole (or a tile's core) spans at most this share of its window's side
-MAX_DOWNSCALE = 4.0   # windows larger than 4x the model size lose too much detail: go coarse to fine
-THIN = 2.0            # a hole is tiled when one window around it is over THIN x the window its thickness needs
-TILE_OVERLAP = 0.25   # refinement tiles overlap by this share of their core; the overlap is blended
-REFINE = 1.25         # a hole that took one window is predicted again in tiles REFINE x smaller (0: off)
-BATCH = 16            # windows per network call (times 8 with test-time averaging)
+# The stages that follow the model's fill in each style (``STYLES``): each lays something
+# over a group's fill in place. A new style is a new row here, not a branch in fill_array.
+STYLE_STAGES = {"smooth": (), "detailed": ("detail",)}
 
 
 def check_context(hole: np.ndarray, error=UserError) -> None:
@@ -123,19 +121,6 @@ def _as_hole(mask, shape) -> np.ndarray:
     return hole
 
 
-@dataclass
-class _Job:
-    """One window to predict: its square (y0, x0, side) in the level's image, the pixels it
-    writes (``paste``, a bool array of the window clipped to the image) and, for refinement
-    tiles, their blending weights (None: the window alone fills ``paste``)."""
-
-    y0: int
-    x0: int
-    side: int
-    paste: np.ndarray
-    weight: np.ndarray | None = None
-
-
 def _masked_resize(img: np.ndarray, known: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Area-average ``img`` (float32, H x W x 3) to ``size`` (w, h) over its known pixels only.
     Returns (image, known): an output pixel is known when any known pixel falls in it, so a
@@ -147,37 +132,21 @@ def _masked_resize(img: np.ndarray, known: np.ndarray, size: tuple[int, int]) ->
     return num / np.maximum(den, 1e-6)[..., None], small_known
 
 
-def _place(cy: float, cx: float, side: int, h: int, w: int) -> tuple[int, int]:
-    """The corner of a ``side`` window centred near (cy, cx), shifted to stay inside an h x w
-    image when it fits (else it overhangs at the bottom right and is padded)."""
-    y0 = min(max(0, int(round(cy - side / 2))), max(0, h - side))
-    x0 = min(max(0, int(round(cx - side / 2))), max(0, w - side))
-    return y0, x0
-
-
-def _starts(lo: int, length: int, core: int) -> list[int]:
-    """Starts of cores of side ``core`` that cover [lo, lo + length), overlapping by at least
-    ``TILE_OVERLAP`` of a core, spread evenly."""
-    if length <= core:
-        return [lo]
-    n = math.ceil((length - core) / (core * (1 - TILE_OVERLAP))) + 1
-    return [int(round(v)) for v in np.linspace(lo, lo + length - core, n)]
-
-
 class Inpainter:
     """A trained generator wrapped for images of any size. ``predict`` is the model call on
     a batch at the model's size; it can be PyTorch (default) or onnxruntime."""
 
-    def __init__(self, net, device: str = "cpu", detail: DetailConfig = DetailConfig()):
+    def __init__(self, net, device: str = "cpu", detail: DetailConfig = DetailConfig(),
+                 policy: FillPolicy = FillPolicy()):
         self.net = net.to(device).eval()
         self.detail = detail
         if isinstance(self.net, torch.nn.Module):  # 1.5x faster convolutions on CPU (see README, Performance)
             self.net = self.net.to(memory_format=torch.channels_last)
         self.device = device
         self.size = net.arch.image_size
-        self.max_window = int(self.size * MAX_DOWNSCALE)
-        self.core = int(HOLE_SHARE * self.max_window)  # the largest hole side one window takes
-        self.tiny = int(HOLE_SHARE * self.size) // 2  # holes this small share windows (two fit one)
+        self.policy = policy
+        self.planner = Planner(self.size, policy)
+        self.stages = {"detail": self._add_detail}
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu") -> "Inpainter":
@@ -225,17 +194,16 @@ class Inpainter:
         if not hole.any():
             return out
         check_context(hole)
-        f = feather if feather is not None else max(2, round(min(rgb.shape[:2]) / 256))
-        groups = []
-        for ys, xs, target in self._clusters(hole, margin=f + 4):
+        f = feather if feather is not None else self.policy.feather(rgb.shape[:2])
+        groups = list(self.planner.clusters(hole, margin=f + 4))
+        for ys, xs, target in groups:  # the model's fill, with its seam band
             crop, crop_hole = rgb[ys, xs], hole[ys, xs]
             filled = self._fill_level(crop.astype(np.float32), crop_hole, target)
             filled = np.clip(filled, 0, 255).round().astype(np.uint8)
             out[ys, xs][target] = self._feathered(crop, crop_hole, target, filled, f)[target]
-            groups.append((ys, xs, target))
-        if style == "detailed":
+        for stage in STYLE_STAGES[style]:  # then what the style lays over it, group by group
             for ys, xs, target in groups:
-                self._add_detail(out, hole, ys, xs, target)
+                self.stages[stage](out, hole, ys, xs, target)
         return out
 
     def _add_detail(self, out: np.ndarray, hole: np.ndarray, ys: slice, xs: slice, target: np.ndarray) -> None:
@@ -246,8 +214,8 @@ class Inpainter:
         as the group, where the photo's texture is most like the hole's."""
         h, w = hole.shape
         inside = cv2.distanceTransform(np.pad(target.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        thickness = 2 * float(inside.max())  # what sizes the windows (see _fill_level)
-        scale = min(MAX_DOWNSCALE, max(1.0, thickness / HOLE_SHARE / self.size))
+        thickness = 2 * float(inside.max())  # what sizes the windows (see Planner.level)
+        scale = min(self.policy.max_downscale, max(1.0, thickness / self.policy.hole_share / self.size))
         rows, cols = np.flatnonzero(target.any(axis=1)), np.flatnonzero(target.any(axis=0))
         y0, y1, x0, x1 = ys.start + rows[0], ys.start + rows[-1] + 1, xs.start + cols[0], xs.start + cols[-1] + 1
         grow = max(y1 - y0, x1 - x0, 4 * self.detail.patch)
@@ -259,54 +227,19 @@ class Inpainter:
         detailed = add_detail(crop.astype(np.float32), mine, ~hole[cy, cx], self.detail, scale)
         crop[mine] = np.clip(detailed[mine], 0, 255).round().astype(np.uint8)
 
-    def _clusters(self, hole: np.ndarray, margin: int):
-        """(row slice, column slice, target) for each group of holes whose crops (each hole's
-        box plus what its windows need, plus ``margin``) overlap; ``target`` marks the group's
-        own hole pixels in the crop (any other hole pixel in it belongs to another group)."""
-        h, w = hole.shape
-        rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-        by, bx = rows[0], cols[0]
-        box = hole[by : rows[-1] + 1, bx : cols[-1] + 1].astype(np.uint8)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(box, connectivity=8)
-        # Each hole's crop: its box grown by what one window (or the coarsest pyramid window) needs.
-        grown = []
-        for x, y, bw, bh, _ in stats[1:]:
-            side = max(bw, bh)
-            g = math.ceil((max(side / HOLE_SHARE, self.size) - side) / 2) + margin
-            y0, x0 = max(0, by + y - g), max(0, bx + x - g)
-            y1, x1 = min(h, by + y + bh + g), min(w, bx + x + bw + g)
-            grown.append((y0, y1, x0, x1))
-        if n == 2:  # one hole: the common case
-            y0, y1, x0, x1 = grown[0]
-            yield slice(y0, y1), slice(x0, x1), hole[y0:y1, x0:x1]
-            return
-        # Overlapping crops join one group: draw them and take connected groups of crops.
-        canvas_y0, canvas_x0 = min(g[0] for g in grown), min(g[2] for g in grown)
-        canvas = np.zeros((max(g[1] for g in grown) - canvas_y0, max(g[3] for g in grown) - canvas_x0), np.uint8)
-        for y0, y1, x0, x1 in grown:
-            canvas[y0 - canvas_y0 : y1 - canvas_y0, x0 - canvas_x0 : x1 - canvas_x0] = 1
-        m, groups, gstats, _ = cv2.connectedComponentsWithStats(canvas, connectivity=4)
-        for i in range(1, m):
-            x, y, gw, gh, _ = gstats[i]
-            ys = slice(canvas_y0 + y, canvas_y0 + y + gh)
-            xs = slice(canvas_x0 + x, canvas_x0 + x + gw)
-            yield ys, xs, hole[ys, xs] & (groups[y : y + gh, x : x + gw] == i)
-
     def _fill_level(self, img: np.ndarray, hole: np.ndarray, target: np.ndarray, final: bool = True) -> np.ndarray:
-        """``img`` (float32, H x W x 3) with ``target`` filled. ``hole`` marks every pixel
-        without a usable value (``target`` and holes left to other groups or levels).
-        ``final``: the image's own resolution; the coarse passes below it only give the tiles
-        context, so they take the largest windows."""
+        """``img`` (float32, H x W x 3) with ``target`` filled, by the planner's jobs for this
+        level. ``hole`` marks every pixel without a usable value (``target`` and holes left to
+        other groups or levels). Holes too large for one window are first filled in a copy at
+        half the resolution, whose fill, resized up, is their context here."""
         h, w = hole.shape
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(target.astype(np.uint8), connectivity=8)
-        big = [i for i in range(1, n) if max(stats[i, 2], stats[i, 3]) > self.core]
+        plan = self.planner.level(target, final)
         img = img.copy()
         has_init = np.zeros_like(hole)
-        if big:  # coarse to fine: fill them at half the resolution first
-            big_mask = np.isin(labels, big)
+        if plan.coarse is not None:
             size = ((w + 1) // 2, (h + 1) // 2)
             small, small_known = _masked_resize(img, ~hole, size)
-            touches_big = cv2.resize(big_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+            touches_big = cv2.resize(plan.coarse.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
             small_target = ~small_known & touches_big
             coarse = self._fill_level(small, ~small_known, small_target, final=False)
             # Resize up from valid coarse pixels only (holes left to others hold no value).
@@ -314,64 +247,21 @@ class Inpainter:
             num = cv2.resize(coarse * valid[..., None], (w, h), interpolation=cv2.INTER_LINEAR)
             den = cv2.resize(valid, (w, h), interpolation=cv2.INTER_LINEAR)
             up = num / np.maximum(den, 1e-6)[..., None]
-            img[big_mask] = up[big_mask]
-            has_init = big_mask
-        jobs = self._tiny_hole_jobs(labels, stats, h, w)
-        refine = []  # the second pass over holes that took one window
-        inside = None  # each hole pixel's distance to the nearest known one, when a hole needs it
-        for i in range(1, n):
-            x, y, bw, bh, _ = stats[i]
-            if max(bw, bh) <= self.tiny:
-                continue  # in a shared window
-            side = max(self.size, math.ceil(max(bw, bh) / HOLE_SHARE))  # one window around the whole hole
-            # The window its thickness needs. On the validation photos at 256 px, tiles of this
-            # size instead of the largest window gave strokes of 20-40% of the area +0.3 dB.
-            tile = self.max_window
-            if final and side > THIN * self.size:  # (otherwise one window at most THIN x coarser anyway)
-                if inside is None:  # the image's edge is no context
-                    inside = cv2.distanceTransform(np.pad(target.astype(np.uint8), 1, constant_values=1),
-                                                   cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-                box = (slice(y, y + bh), slice(x, x + bw))
-                thickness = 2 * float(inside[box][labels[box] == i].max())  # twice the largest inscribed radius
-                tile = min(tile, max(self.size, math.ceil(thickness / HOLE_SHARE)))
-            if side <= min(THIN * tile, self.max_window):  # compact enough: one window is not much coarser
-                y0, x0 = _place(y + bh / 2, x + bw / 2, side, h, w)
-                paste = labels[y0 : y0 + side, x0 : x0 + side] == i
-                jobs.append(_Job(y0, x0, side, paste))
-                if REFINE and side >= REFINE * self.size:
-                    refine += _tile_jobs(labels, i, (y, x, bh, bw), math.ceil(side / REFINE), h, w)
-                continue
-            jobs += _tile_jobs(labels, i, (y, x, bh, bw), tile, h, w)
-        self._run(img, hole & ~has_init, jobs)
-        if refine:  # every hole of this level now has a value: only other groups' holes stay unknown
-            self._run(img, hole & ~target, refine)
+            img[plan.coarse] = up[plan.coarse]
+            has_init = plan.coarse
+        self._run(img, hole & ~has_init, plan.jobs)
+        if plan.refine:  # every hole of this level now has a value: only other groups' holes stay unknown
+            self._run(img, hole & ~target, plan.refine)
         return img
 
-    def _tiny_hole_jobs(self, labels: np.ndarray, stats: np.ndarray, h: int, w: int) -> list[_Job]:
-        """Windows for holes of at most ``tiny`` px, shared by the holes whose boxes start in the
-        same ``tiny`` px cell: they fit one window at the model's own size together, as each
-        would alone, so a mask of specks costs windows per area, not per speck."""
-        cells: dict[tuple[int, int], list[int]] = {}
-        for i in np.flatnonzero(np.maximum(stats[1:, 2], stats[1:, 3]) <= self.tiny) + 1:
-            cells.setdefault((stats[i, 1] // self.tiny, stats[i, 0] // self.tiny), []).append(int(i))
-        jobs = []
-        s = self.size
-        for ids in cells.values():
-            x0, y0 = stats[ids, 0].min(), stats[ids, 1].min()
-            x1, y1 = (stats[ids, 0] + stats[ids, 2]).max(), (stats[ids, 1] + stats[ids, 3]).max()
-            wy, wx = _place((y0 + y1) / 2, (x0 + x1) / 2, s, h, w)
-            window = labels[wy : wy + s, wx : wx + s]
-            jobs.append(_Job(wy, wx, s, np.isin(window, ids) if len(ids) > 1 else window == ids[0]))
-        return jobs
-
-    def _run(self, img: np.ndarray, unknown: np.ndarray, jobs: list[_Job]) -> None:
+    def _run(self, img: np.ndarray, unknown: np.ndarray, jobs: list[Job]) -> None:
         """Predict every job's window (in batches) and write the results into ``img``.
         ``unknown`` marks the pixels that are holes in every window (no value yet)."""
         s = self.size
         acc = np.zeros_like(img) if any(j.weight is not None for j in jobs) else None
         wsum = np.zeros(unknown.shape, np.float32) if acc is not None else None
-        for k in range(0, len(jobs), BATCH):
-            chunk = jobs[k : k + BATCH]
+        for k in range(0, len(jobs), self.policy.batch):
+            chunk = jobs[k : k + self.policy.batch]
             windows, holes = [], []
             for j in chunk:
                 ys, xs = slice(j.y0, j.y0 + j.side), slice(j.x0, j.x0 + j.side)
@@ -424,50 +314,3 @@ class Inpainter:
         out[band] = (alpha * filled[band] + (1 - alpha) * smooth[band]).round().astype(np.uint8)
         return out
 
-
-def _tile_jobs(labels: np.ndarray, i: int, box: tuple[int, int, int, int], tile: int, h: int, w: int) -> list[_Job]:
-    """Windows of side ``tile`` over hole ``i`` of ``labels`` (box (y, x, h, w)) in an h x w
-    image: each predicts its core (``HOLE_SHARE`` of the tile), and the cores' overlaps are
-    blended."""
-    c = int(HOLE_SHARE * tile)
-    jobs = []
-    for cy, cx, core in _cover(labels, i, box, c):
-        y0, x0 = _place(cy + c / 2, cx + c / 2, tile, h, w)
-        paste = np.zeros((min(tile, h - y0), min(tile, w - x0)), bool)
-        weight = np.zeros(paste.shape, np.float32)
-        py, px = cy - y0, cx - x0
-        paste[py : py + core.shape[0], px : px + core.shape[1]] = core
-        weight[py : py + core.shape[0], px : px + core.shape[1]] = _tent(core.shape, c * TILE_OVERLAP)
-        jobs.append(_Job(y0, x0, tile, paste, weight))
-    return jobs
-
-
-def _cover(labels: np.ndarray, i: int, box: tuple[int, int, int, int], c: int) -> list[tuple[int, int, np.ndarray]]:
-    """Cores of side ``c`` (top, left, the pixels of hole ``i`` of ``labels`` in the core) that
-    together hold all of hole ``i``, whose box is ``box`` (y, x, h, w): a grid over the box,
-    overlapping by ``TILE_OVERLAP``, keeping the cores that hold hole pixels, less each core
-    whose hole pixels all lie in other cores kept (the emptiest are tried first). A stroke
-    that grazes a grid core's corner is left to its neighbours: on a 15 px stroke across a
-    1 MP photo, 147 grid cores touch the stroke and 85 are kept."""
-    y, x, bh, bw = box
-    cores = [(cy, cx, labels[cy : cy + c, cx : cx + c] == i) for cy in _starts(y, bh, c) for cx in _starts(x, bw, c)]
-    cores = [t for t in cores if t[2].any()]
-    count = np.zeros((bh + c, bw + c), np.int16)  # cores holding each pixel of the box (a core may overhang it)
-    for cy, cx, core in cores:
-        count[cy - y : cy - y + core.shape[0], cx - x : cx - x + core.shape[1]] += core
-    keep = [True] * len(cores)
-    for k in sorted(range(len(cores)), key=lambda k: int(cores[k][2].sum())):
-        cy, cx, core = cores[k]
-        region = count[cy - y : cy - y + core.shape[0], cx - x : cx - x + core.shape[1]]
-        if (region[core] > 1).all():
-            region[core] -= 1
-            keep[k] = False
-    return [t for t, kept in zip(cores, keep) if kept]
-
-
-def _tent(shape: tuple[int, int], ramp: float) -> np.ndarray:
-    """Blending weights over a tile's core: 1 at its edges, rising over ``ramp`` px inward."""
-    def ramp1d(n):
-        i = np.arange(n, dtype=np.float32)
-        return np.clip(np.minimum(i + 1, n - i), 1, max(1.0, ramp))
-    return np.outer(ramp1d(shape[0]), ramp1d(shape[1]))
