@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
-from conftest import smooth_image
+from helpers.badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
+from helpers.photos import smooth_image
 from odinpaint.cli import main
 from odinpaint.imageio import load_rgb
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint.classical import BASELINES, baseline_fill, classical_fill
 from odinpaint.cli import main
 from odinpaint.evaluate import LEVEL_KEYS, EvalConfig, evaluate

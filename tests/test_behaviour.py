@@ -125,7 +125,7 @@ def write_references():
     import tempfile
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import prepare_tiny_dataset, write_photo_folder
+    from helpers.photos import prepare_tiny_dataset, write_photo_folder
 
     from odinpaint.checkpoint import load_checkpoint
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint import biharmonic as bh
 from odinpaint.biharmonic import biharmonic
 from odinpaint.masks import freeform_masks, square_masks

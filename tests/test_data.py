@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint.cli import main
 from odinpaint.data.dataset import DataSet, DataSetError
 from odinpaint.data.prepare import PrepareConfig, cut_patches, prepare, random_crops

@@ -18,7 +18,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import odinpaint
-from conftest import prepare_tiny_dataset, write_photo_folder
+from helpers.photos import prepare_tiny_dataset, write_photo_folder
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.cli import main
 from odinpaint.training.config import make_config

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint.cli import main
 from odinpaint.inference.inpainter import Inpainter
 

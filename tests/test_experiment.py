@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from browser import chromium_or_skip
+from helpers.browser import chromium_or_skip
 from odinpaint.cli import main
 from odinpaint.study.analysis import check_claims
 from odinpaint.evaluate import LEVEL_KEYS, EvalConfig

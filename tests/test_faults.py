@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
-from conftest import nan_on_call
+from helpers.training import nan_on_call
 from odinpaint import checkpoint as ckpt_mod
 from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
@@ -243,7 +243,7 @@ def test_damaged_or_foreign_checkpoint_is_named_with_the_reason(good_ckpt, tmp_p
 def short_run(tmp_path_factory):
     """A finished two-step run; tests work on copies of it."""
     from odinpaint.data.prepare import PrepareConfig, prepare
-    from conftest import smooth_image
+    from helpers.photos import smooth_image
     from PIL import Image
 
     root = tmp_path_factory.mktemp("short")

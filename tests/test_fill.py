@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint.cli import main
 from odinpaint.inference.fill import MaskSpec, fill_folder
 from odinpaint.inference.inpainter import Inpainter, _cover, _starts, boxes_to_mask

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from badfiles import broken_files, encode, odd_files
-from conftest import smooth_image
+from helpers.badfiles import broken_files, encode, odd_files
+from helpers.photos import smooth_image
 from odinpaint import imageio
 from odinpaint.imageio import ImageError, load_mask, load_rgb, load_rgba
 from odinpaint.inference.server import MaskError, decode_request

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import smooth_image
+from helpers.photos import smooth_image
 from odinpaint.data.prepare import PrepareConfig, prepare
 from odinpaint.data.rcc import rcc_files, read_rcc
 from odinpaint.data.sources import GCOMPRIS_RCC, load_item, resolve_source

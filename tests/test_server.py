@@ -8,9 +8,9 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from browser import chromium_or_skip
-from conftest import smooth_image
-from live import serve_in_thread
+from helpers.browser import chromium_or_skip
+from helpers.live import serve_in_thread
+from helpers.photos import smooth_image
 from odinpaint.errors import UserError
 from odinpaint.inference.inpainter import Inpainter
 from odinpaint.models import build

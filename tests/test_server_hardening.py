@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, settings
 from PIL import Image
 from schemathesis.checks import not_a_server_error
 
-from badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
-from conftest import smooth_image
-from live import free_port, serve_in_thread
+from helpers.badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
+from helpers.live import free_port, serve_in_thread
+from helpers.photos import smooth_image
 from odinpaint.cli import build_parser
 from odinpaint.inference.inpainter import Inpainter
 from odinpaint.models import build

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import nan_on_call
+from helpers.training import nan_on_call
 from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.cli import main
 from odinpaint.training import steps
