@@ -1,3 +1,4 @@
+import copy
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import torch
 from helpers.training import nan_on_call
 from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.cli import main
+from odinpaint.models import build
 from odinpaint.training import steps
 from odinpaint.training.config import make_config, resolve
 from odinpaint.training.schedule import make_schedule
@@ -128,16 +130,38 @@ def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra, flat
     assert [r["step"] for r in lines if "loss" in r and "event" not in r] == [1, 2, 3, 4, 5, 6]
 
 
-def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_path):
+def test_checkpoint_rebuilds_the_model_from_the_file_alone(tiny_dataset, tmp_path, monkeypatch):
+    """The generator rebuilt from last.safetensors alone (its architecture and weights from the
+    file) computes what the trained network it was saved from computed, and not what a freshly
+    built network of the same architecture computes."""
+    from odinpaint.training import trainer
+
+    saved = {}  # the networks as the trainer handed them to save_checkpoint, by file name
+    real_save = trainer.save_checkpoint
+
+    def keep_a_copy(path, nets, opts, meta):
+        saved[Path(path).name] = copy.deepcopy(nets["G"]).eval()
+        return real_save(path, nets, opts, meta)
+
+    monkeypatch.setattr(trainer, "save_checkpoint", keep_a_copy)
     run = train(tiny(tiny_dataset, tmp_path, fill="mean", mask_channel=True, skips=True))
     ck = load_checkpoint(run / "checkpoints/last.safetensors")
     net = ck.build("G")
     assert net.arch.mask_channel and net.arch.skips and net.arch.image_size == 32
     assert ck.meta["config"]["g"]["fill"] == "mean" and ck.meta["step"] == 6
+    trained = saved["last.safetensors"]
+    assert not net.training  # built for inference: dropout off, BatchNorm on its running statistics
+    here, there = net.state_dict(), trained.state_dict()
+    assert here.keys() == there.keys() and all(torch.equal(here[k], there[k]) for k in here)
+    torch.manual_seed(1)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     m = torch.zeros(2, 1, 32, 32)
     m[..., 4:12, 4:12] = 1
-    torch.testing.assert_close(net(x, m), load_checkpoint(run / "checkpoints/last.safetensors").build("G")(x, m))
+    with torch.no_grad():
+        rebuilt, expected, fresh = net(x, m), trained(x, m), build(net.arch).eval()(x, m)
+    torch.testing.assert_close(rebuilt, expected)
+    # a network of the same architecture that did not take the file's weights fills otherwise
+    assert (rebuilt - fresh).abs().max() > 100 * (rebuilt - expected).abs().max() + 1e-3
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
