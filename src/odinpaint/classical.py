@@ -14,6 +14,8 @@ They run through the same evaluation code as the learned models (``odinpaint.eva
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,15 +72,33 @@ def _fill_pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="odinpaint-fill")
 
 
+_OPERATORS = contextvars.ContextVar("biharmonic_operators", default=True)
+
+
+@contextlib.contextmanager
+def biharmonic_operators(use: bool):
+    """Within it, ``classical_fill``'s biharmonic uses the cached solution operators (True, the
+    default everywhere) or scikit-image's solver for every image (False). ``odinpaint bench``
+    times a whole training step both ways with it: the step reaches the fill through the
+    model's input."""
+    token = _OPERATORS.set(use)
+    try:
+        yield
+    finally:
+        _OPERATORS.reset(token)
+
+
 @torch.no_grad()
-def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor, fast: bool = True) -> torch.Tensor:
+def classical_fill(kind: str, image: torch.Tensor, mask: torch.Tensor, fast: bool | None = None) -> torch.Tensor:
     """Classical inpainting of each image's hole, as a tensor like ``image``. The images are
     filled on torch's threads: the solvers release the GIL, and a biharmonic batch is
     otherwise the slowest part of a training step (1.5x faster on 2 cores). Biharmonic holes
     that are rectangles (every training mask) take ``odinpaint.biharmonic``'s cached solution
     operators: scikit-image's answer, 15-20x faster; ``fast=False`` keeps scikit-image for
-    every image (the evaluation's reference baseline)."""
+    every image (the evaluation's reference baseline); None: as ``biharmonic_operators`` says
+    (the operators, unless inside ``biharmonic_operators(False)``)."""
     fn = BASELINES[kind]
+    fast = _OPERATORS.get() if fast is None else fast
     pics = to_uint8(image)
     holes = mask[:, 0].cpu().numpy() > 0.5
     workers = torch.get_num_threads()

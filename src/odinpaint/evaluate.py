@@ -135,14 +135,16 @@ def baseline_results(ds, cfg: EvalConfig, methods=None, progress: bool = True) -
     return {BASELINE_NAMES[k]: results[BASELINE_NAMES[k]] for k in methods or BASELINES}
 
 
-def model_fill(net, device: str = "cpu", channels_last: bool | None = None):
+def model_fill(net, device: str = "cpu", channels_last: bool | None = None, tta: bool | None = None):
     """A fill function for ``evaluate`` from a generator network (eval mode), its output on the
     8-bit grid like every saved image. ``channels_last`` (default: on CPU) puts the network in
-    that memory layout: 1.6x faster for the 8-view context encoder (odinpaint bench, inference)."""
+    that memory layout: 1.6x faster for the 8-view context encoder (odinpaint bench, inference).
+    ``tta``: a context encoder's test-time views, on or off (default: its architecture's)."""
     net = net.to(device).eval()
     if channels_last if channels_last is not None else device == "cpu":
         net = net.to(memory_format=torch.channels_last)
-    return lambda known, mask: quantize_8bit(net(known, mask))
+    views = {"tta": tta} if tta is not None and hasattr(net.arch, "tta") else {}
+    return lambda known, mask: quantize_8bit(net(known, mask, **views))
 
 
 COLUMNS = (("psnr_hole", "PSNR hole", "{:.2f}"), ("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),

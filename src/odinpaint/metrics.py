@@ -89,6 +89,14 @@ def masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)
 
 
+def channel_bias(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each sample's mean (prediction - truth) in the hole per channel, grey levels, shape
+    (N, C): which way a fill's colour leans (a reddish fill has a positive R bias)."""
+    diff = (pred.float() - target.float()) * 127.5
+    m = mask.float()
+    return (diff * m).flatten(2).sum(2) / m.flatten(2).sum(2).clamp(min=1)
+
+
 def image_metrics(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every metric, per image, for a prediction (composited here) against the truth."""
     pred, image, mask = pred.float(), image.float(), mask.float()

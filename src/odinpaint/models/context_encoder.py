@@ -83,9 +83,6 @@ class ContextEncoder(nn.Module):
         super().__init__()
         arch.validate()
         self.arch = arch
-        # Test-time views at inference (arch.tta). Training's validations switch them off
-        # (odinpaint.training.trainer): one view ranks checkpoints at an eighth of the cost.
-        self.tta = arch.tta
         ch = arch.channels
         in_ch = 3 + int(arch.mask_channel)
         self.down = nn.ModuleList()
@@ -118,12 +115,15 @@ class ContextEncoder(nn.Module):
             nn.init.normal_(out_layer.weight, std=1e-4)
             nn.init.zeros_(out_layer.bias)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.forward_input(model_input(image, mask, self.arch.fill, self.arch.mask_channel))
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, tta: bool | None = None) -> torch.Tensor:
+        """The prediction. ``tta``: average the 8 test-time views at inference (default:
+        ``arch.tta``); training's validations pass False, since one view ranks checkpoints as
+        well at an eighth of the cost."""
+        return self.forward_input(model_input(image, mask, self.arch.fill, self.arch.mask_channel), tta)
 
-    def forward_input(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_input(self, x: torch.Tensor, tta: bool | None = None) -> torch.Tensor:
         """The network on a prepared input (fill applied, mask channel appended): what ONNX exports."""
-        if self.training or not self.tta:
+        if self.training or not (self.arch.tta if tta is None else tta):
             out = self._tanh_output(x)
         else:
             # Test-time augmentation over the square's symmetries: a hole's fill should not

@@ -31,7 +31,6 @@ on one real step, so GFLOP/s = FLOPs per image x images/s. What is measured:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import platform
@@ -117,28 +116,14 @@ def train_config(model: str | None, size: int, recipe: str | None = None, **sett
     return resolve(cfg.for_size(size))
 
 
-def _train_setup(cfg, size: int):
-    from odinpaint.training.schedule import make_schedule
-    from odinpaint.training.trainer import build_networks, make_optimizers
-
-    torch.manual_seed(0)
-    fmt = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
-    nets = {k: n.to(memory_format=fmt).train() for k, n in build_networks(cfg.for_size(size)).items()}
-    opts = make_optimizers(nets, cfg)
-    masks, levels = make_schedule("uniform", cfg.optim.batch).sample(size, np.random.default_rng(0))
-    batch = {"image": (torch.rand(cfg.optim.batch, 3, size, size) * 2 - 1).contiguous(memory_format=fmt),
-             "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=fmt),
-             "level": torch.from_numpy(levels)}
-    return nets, opts, batch
-
-
 def train_flops_per_image(cfg, size: int) -> float:
     """FLOPs of one training step per image, counted by PyTorch's flop counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from odinpaint.training.steps import STEPS
+    from odinpaint.training.trainer import train_setup
 
-    nets, opts, batch = _train_setup(cfg, size)
+    nets, opts, batch = train_setup(cfg, size)
     with FlopCounterMode(display=False) as counter:
         STEPS[cfg.model](cfg.loss)(nets, opts, batch)
     return counter.get_total_flops() / cfg.optim.batch
@@ -147,8 +132,9 @@ def train_flops_per_image(cfg, size: int) -> float:
 def _train_runner(cfg, size: int, compile: bool = False):
     """One real training step of ``cfg`` as a function of no arguments, and its compile time."""
     from odinpaint.training.steps import STEPS
+    from odinpaint.training.trainer import train_setup
 
-    nets, opts, batch = _train_setup(cfg, size)
+    nets, opts, batch = train_setup(cfg, size)
     step = STEPS[cfg.model](cfg.loss)
     compile_s = None
     if compile:  # as the trainer does it (train --compile)
@@ -208,16 +194,15 @@ def bench_training_fill(repeats: int) -> dict:
     whole training step, each with the cached operators and with scikit-image, in alternating
     rounds. Measured after every operator these batches need is built (that build, once per
     process and hole shape, is timed on its own)."""
-    from unittest import mock
-
     from skimage import data as skdata
 
-    from odinpaint.models import inputs
+    from odinpaint.classical import biharmonic_operators, classical_fill
     from odinpaint.training.schedule import make_schedule
     from odinpaint.training.steps import STEPS
+    from odinpaint.training.trainer import train_setup
 
     cfg = train_config(None, 64, recipe="improved-ce")
-    nets, opts, _ = _train_setup(cfg, 64)
+    nets, opts, _ = train_setup(cfg, 64)
     ce_step = STEPS["ce"](cfg.loss)
     rng = np.random.default_rng(0)
     photo = skdata.astronaut()
@@ -230,24 +215,20 @@ def bench_training_fill(repeats: int) -> dict:
                         .contiguous(memory_format=torch.channels_last),
                         "mask": torch.from_numpy(masks)[:, None].float().contiguous(memory_format=torch.channels_last),
                         "level": torch.from_numpy(levels)})
-    cached = inputs.classical_fill
-    reference = functools.partial(cached, fast=False)  # scikit-image for every image
-
-    def fill(fn):
+    def fill(fast: bool):
         for b in batches:
-            fn("biharmonic", b["image"], b["mask"])
+            classical_fill("biharmonic", b["image"], b["mask"], fast=fast)
 
-    def step(fn):
-        # the step reaches the fill through models.inputs: patched, it runs scikit-image's
-        with mock.patch.object(inputs, "classical_fill", fn):
+    def step(fast: bool):
+        with biharmonic_operators(fast):  # False: the step's fill runs scikit-image's solver
             for b in batches:
                 float(ce_step(nets, opts, b)[1]["loss"])
 
     t = time.perf_counter()
-    fill(cached)  # builds the operators of these hole shapes
+    fill(True)  # builds the operators of these hole shapes
     build_s = (time.perf_counter() - t) / len(batches)
-    seconds = _alternating_medians({"fill cached": lambda: fill(cached), "fill scikit-image": lambda: fill(reference),
-                                    "step cached": lambda: step(cached), "step scikit-image": lambda: step(reference)},
+    seconds = _alternating_medians({"fill cached": lambda: fill(True), "fill scikit-image": lambda: fill(False),
+                                    "step cached": lambda: step(True), "step scikit-image": lambda: step(False)},
                                    repeats)
     ms = {k: 1000 * v / len(batches) for k, v in seconds.items()}
     return {"batch": cfg.optim.batch, "first_batch_s": build_s,

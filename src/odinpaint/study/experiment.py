@@ -89,7 +89,7 @@ ARMS = (
 ARM_NAMES = tuple(a.name for a in ARMS)
 SPECIALISTS = tuple(a.name for a in SPECIALIST_ARMS)
 
-# What the report checks on these arms (DESIGN.md's claims; odinpaint.study.analysis judges them).
+# What the report checks on these arms (the project report's claims; odinpaint.study.analysis judges them).
 STUDY = Study(
     claims=(
         Claim("On-demand CNN beats a CNN trained only on 90 px holes when holes of every size are tested.",

@@ -207,8 +207,7 @@ def score(out: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, flo
     pred, image = to_tensor(out[None]), to_tensor(truth[None])
     mask = torch.from_numpy(hole[None, None].astype(np.float32))
     m = metrics.image_metrics(pred, image, mask)
-    diff = (pred - image) * 127.5
-    bias = (diff * mask).flatten(2).sum(2)[0] / mask.sum()
+    bias = metrics.channel_bias(pred, image, mask)[0]
     scales = len(MS_SSIM_BETAS)
     while scales > 1 and min(hole.shape) // max(1, (scales - 1) ** 2) <= MS_SSIM_KERNEL - 1:  # torchmetrics' rule
         scales -= 1

@@ -131,7 +131,7 @@ class TrainConfig:
 GROUPS = {"ondemand": OnDemandConfig, "optim": OptimConfig, "loss": LossConfig, "run": RunConfig}
 TOP_SETTINGS = ("data",)  # settings of TrainConfig itself (model and preset choose the rest)
 
-# The presets: every value a model kind needs. "paper" follows DESIGN.md (128 px, GPU);
+# The presets: every value a model kind needs. "paper" follows the papers' settings (128 px, GPU);
 # "paper-fixes" is the paper's with the report's input and loss failures fixed (mean fill and
 # mask channel, composited output, hole loss; a hole-aware D); "quick" is paper-faithful input
 # at 64 px with narrow widths, for a 2-core CPU. TrainConfig's own defaults are quick's CE.

@@ -84,8 +84,10 @@ def make_optimizers(nets: dict, cfg: C.TrainConfig) -> dict[str, torch.optim.Opt
     return {k: torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999), **kernel) for k, net in nets.items()}
 
 
-def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warmup: int = 2) -> float:
-    """Training images/s of ``cfg``'s model on random data (median of per-step rates)."""
+def train_setup(cfg: C.TrainConfig, size: int) -> tuple[dict, dict, dict]:
+    """``cfg``'s networks (seeded, in training mode), their optimizers and one batch of random
+    images at ``size`` px with masks from ``cfg``'s schedule: what a training step needs, for
+    measuring one (``measure_train_throughput``, ``odinpaint bench``) without a data set."""
     torch.manual_seed(cfg.run.seed)
     memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
     nets = {k: n.to(cfg.run.device, memory_format=memory_format).train() for k, n in build_networks(cfg.for_size(size)).items()}
@@ -95,6 +97,12 @@ def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warm
     batch = {"image": (torch.rand(cfg.optim.batch, 3, size, size) * 2 - 1).to(cfg.run.device).contiguous(memory_format=memory_format),
              "mask": torch.from_numpy(masks)[:, None].float().to(cfg.run.device).contiguous(memory_format=memory_format),
              "level": torch.from_numpy(levels)}
+    return nets, opts, batch
+
+
+def measure_train_throughput(cfg: C.TrainConfig, size: int, steps: int = 8, warmup: int = 2) -> float:
+    """Training images/s of ``cfg``'s model on random data (median of per-step rates)."""
+    nets, opts, batch = train_setup(cfg, size)
     rates, step = [], STEPS[cfg.model](cfg.loss)
     for i in range(warmup + steps):
         t = time.perf_counter()
@@ -216,17 +224,12 @@ def validate_run(nets, val: np.ndarray, cfg: C.TrainConfig, device: str) -> dict
     the cost (8 views made validation a third of an improved arm's training time); the test
     evaluation and every fill use all eight."""
     g = nets["G"]
-    tta = getattr(g, "tta", False)
-    if tta:
-        g.tta = False
     try:
-        res = evaluate(model_fill(g, device, channels_last=cfg.run.channels_last), val,
+        res = evaluate(model_fill(g, device, channels_last=cfg.run.channels_last, tta=False), val,
                        EvalConfig(max_images=cfg.run.val_images, masks_per_image=1, batch_size=cfg.optim.batch, seed=VAL_SEED),
                        progress=False, device=device)
     finally:
         g.train()
-        if tta:
-            g.tta = True
     lv = [str(i) for i in range(1, NUM_LEVELS + 1)]
     hole = [round(res["levels"][k]["psnr_hole"], 4) for k in lv]
     return {"psnr_hole": hole, "psnr": [round(res["levels"][k]["psnr"], 4) for k in lv],
