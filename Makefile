@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= data/photos64
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc
 
-.PHONY: demo test venv photos chromium clean default-model bench
+.PHONY: demo test test-fast docs venv photos chromium clean default-model bench
 
 venv: $(VENV)/.installed
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q 'torch>=2.3'
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
 # The default photo set comes from Debian packages (see README, "Data").
@@ -69,5 +69,10 @@ chromium:
 test: venv chromium
 	ODINPAINT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
+# The docs site (docs/, mkdocs.yml), built offline into site/; --strict fails on a broken link
+# or a page left out of the navigation. The CLI reference is generated from the parsers.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) data runs experiments
+	rm -rf $(VENV) data runs experiments site

@@ -329,7 +329,8 @@ def _add_data_command(sub) -> None:
 def _add_baseline_command(sub) -> None:
     bp = sub.add_parser("baseline", help="evaluate classical inpainting on the test split")
     bp.add_argument("--data", required=True, help="data set directory")
-    bp.add_argument("--method", choices=("telea", "ns", "biharmonic", "all"), default="all")
+    # odinpaint.classical.BASELINES' names, spelled out: the parser is built without loading torch
+    bp.add_argument("--method", choices=("telea", "ns", "biharmonic", "patchmatch", "all"), default="all")
     _add_eval_options(bp)
     bp.add_argument("--out", help="directory for report.json/.md (default: DATA/baselines)")
     bp.set_defaults(func=cmd_baseline)
