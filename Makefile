@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
-# The default photo set comes from Debian packages (see README, "Data").
+# The default photo set comes from Debian packages (docs/guides/data.md).
 photos:
 	@if [ ! -d /usr/share/doc/opencv-doc/examples/data ] || [ ! -d /usr/share/backgrounds/mate ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PHOTO_PACKAGES); \
@@ -53,7 +53,7 @@ default-model: venv photos $(SHIP_DATA)/manifest.json
 	$(BIN)/odinpaint eval src/odinpaint/weights/default.safetensors --data $(SHIP_DATA) --out runs/default-model/eval
 	$(BIN)/odinpaint eval-photos --data $(SHIP_DATA) --masks-per-photo 4 --out runs/default-model/photo-eval
 
-# Speed against this machine's matmul peak (README, Performance).
+# Speed against this machine's matmul peak (docs/results/performance.md).
 bench: venv
 	$(BIN)/odinpaint bench --json bench.json
 

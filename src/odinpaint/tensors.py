@@ -1,5 +1,5 @@
 """Images as arrays and as tensors: uint8 (N, H, W, 3) on disk and on screen, float
-(N, 3, H, W) in [-1, 1] in the batch dict (see README, Conventions).
+(N, 3, H, W) in [-1, 1] in the batch dict (docs: architecture.md, Conventions).
 
     >>> from odinpaint.tensors import to_tensor, to_uint8
     >>> x = to_tensor(pics)            # uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]

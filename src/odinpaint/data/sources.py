@@ -24,7 +24,7 @@ from odinpaint.imageio import IMAGE_EXTENSIONS, ImageError, check_header, find_i
 
 SPLITS = ("train", "val", "test")
 
-# Debian packages with real photos (README, Data): wallpapers train, opencv-doc photos test.
+# Debian packages with real photos (docs/guides/data.md): wallpapers train, opencv-doc photos test.
 PHOTO_PACKAGES = ("lomiri-wallpapers-16.04", "mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc")
 # Each file named, not globbed: other packages (lomiri-wallpapers-20.04, ukui-wallpapers,
 # gnome-backgrounds) put renders into the same folders, and installing them must not change

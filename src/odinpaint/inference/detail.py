@@ -30,7 +30,7 @@ This is texture transfer guided by a prediction, as in image analogies (Hertzman
 SIGGRAPH 2001) and Image Melding (Darabi et al., SIGGRAPH 2012), with the nearest-neighbour
 search done exhaustively, as matrix products over chunks of targets (no PatchMatch
 iterations): 0.1-0.5 s for a 200x200 hole in a 1 MP photo. The settings are the ones that
-measured best on the validation photos (README, Realism).
+measured best on the validation photos (docs/results/realism.md).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ under a ``FillPolicy`` (every constant named below is one of its fields), and th
   tiles ``refine`` x smaller (cores of about 80% of the hole's side), which see the first
   fill as context: the first fill gives the hole's layout, the tiles its detail nearer the
   photo's resolution. On the validation photos it added up to +0.48 dB on squares (35% of a
-  256 px photo) and lost nowhere (README, Quality).
+  256 px photo) and lost nowhere (docs/results/quality.md).
 - **Batches.** The windows of one level, of every hole, go through the network together.
 - **Feathered paste.** Within ``feather`` px of the hole's edge the prediction is blended
   with OpenCV's Navier-Stokes fill of that band, which meets the surrounding pixels. Only
@@ -140,7 +140,7 @@ class Inpainter:
                  policy: FillPolicy = FillPolicy()):
         self.net = net.to(device).eval()
         self.detail = detail
-        if isinstance(self.net, torch.nn.Module):  # 1.5x faster convolutions on CPU (see README, Performance)
+        if isinstance(self.net, torch.nn.Module):  # 1.5x faster convolutions on CPU (docs/results/performance.md)
             self.net = self.net.to(memory_format=torch.channels_last)
         self.device = device
         self.size = net.arch.image_size

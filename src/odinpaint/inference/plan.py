@@ -31,7 +31,7 @@ import numpy as np
 @dataclass(frozen=True)
 class FillPolicy:
     """The window rules' constants (see the module docstring). The defaults are the ones
-    measured best on the validation photos (README, Quality at full size)."""
+    measured best on the validation photos (docs/results/quality.md)."""
 
     hole_share: float = 0.55     # a hole (or a tile's core) spans at most this share of its window's side
     max_downscale: float = 4.0   # windows larger than this x the model size lose too much detail

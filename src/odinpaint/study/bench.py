@@ -54,7 +54,7 @@ GOALS = {  # the targets odinpaint holds itself to on a 2-core CPU
     "biharmonic_speedup": 10.0,
 }
 # The improved context encoder's training speed is judged over a whole run against the code
-# before the cached fill (README, Performance), which this module cannot run. The step's
+# before the cached fill (docs/results/performance.md), which this module cannot run. The step's
 # cached / scikit-image ratio is reported but has no goal: both steps run today's network.
 
 

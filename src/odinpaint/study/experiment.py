@@ -116,7 +116,7 @@ STUDY = Study(
 # Each preset's arms, seeds per learned arm, images seen per learned arm (per family) and
 # training preset.
 # - quick: the demo, every arm of the report's study but the level specialists, one seed; on
-#   an idle 2-core CPU in under 30 minutes from a fresh clone (README, "Results"): a
+#   an idle 2-core CPU in under 30 minutes from a fresh clone (docs/results/demo.md): a
 #   seed-faithful CE arm takes about 2 minutes, an improved one about 5 (half of it the 8-view
 #   test evaluation), a GAN arm about 2.
 # - study: the on-demand question with error bars: the CE schedule arms and the specialist of

@@ -163,7 +163,7 @@ PRESETS = {
 _FORMER_PRESET_NAMES = {"improved": "paper-fixes"}
 
 # The recipes the study, the shipped model and the bench train, by name, as settings.
-# "improved-ce": the quality levers that paid (README, "Quality"): a biharmonic pre-fill the
+# "improved-ce": the quality levers that paid (docs/results/quality.md): a biharmonic pre-fill the
 # network corrects (residual output), encoder-decoder skips, a mask channel, a full-resolution
 # head, the level-PSNR loss on the composited output, a cosine schedule, and at inference the
 # mean over the 8 flips/transposes with corrections under 2 grey levels dropped.
