@@ -86,18 +86,25 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
     out = img.copy()
     if not hole.any():
         return out
-    h, w = hole.shape
     sigma = cfg.sigma * scale
     half = max(2, round(cfg.patch * scale / 2))
-    p = 2 * half
+    sy, sx = _sources(known, sigma, half)
+    if len(sy) == 0:  # no known patch this large: the photo's finer band, if one fits
+        return add_detail(img, hole, known, cfg, scale / 2) if scale > 1 else out
     # The low band over valid pixels only (normalised convolution): pixels of other holes hold
     # no photo (or the very object being removed) and must not steer the search.
     valid = (known | hole).astype(np.float32)
     blur = lambda x: cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     low = blur(img * valid[..., None]) / np.maximum(blur(valid), 1e-6)[..., None]
-    high = img - low
+    detail = _synthesize(low, img - low, hole, known, (sy, sx), _targets(hole, half), half, cfg)
+    out[hole] += cfg.gain * detail[hole]
+    return out
 
-    # Sources: spots whose patch, and the blur under it, hold known pixels only.
+
+def _sources(known: np.ndarray, sigma: float, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the patches of side 2 * ``half`` that, with the blur under them, hold known
+    pixels only: at most ``MAX_SOURCES``, on a coarser grid when there are more."""
+    p = 2 * half
     blur_px = math.ceil(2 * sigma)
     clean = cv2.erode(known.astype(np.uint8), np.ones((2 * blur_px + 1,) * 2, np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
@@ -105,32 +112,18 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
     ok = cv2.erode(clean.astype(np.uint8), np.ones((p, p), np.uint8), anchor=(half, half),
                    borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     sy, sx = np.nonzero(ok)
-    if len(sy) == 0:  # no known patch this large: the photo's finer band, if one fits
-        return add_detail(img, hole, known, cfg, scale / 2) if scale > 1 else out
     if len(sy) > MAX_SOURCES:  # a coarser grid of sources, not a random subset: reproducible and even
         step = math.ceil(math.sqrt(len(sy) / MAX_SOURCES))
         keep = (sy % step == 0) & (sx % step == 0)
         sy, sx = sy[keep], sx[keep]
+    return sy, sx
 
-    # Everything below works on arrays padded by a patch on every side, so that descriptors
-    # and pasted patches never leave them. ``have``: pixels whose high band is decided (known
-    # ones, then the hole's, layer by layer).
-    pad = lambda x, mode="constant": np.pad(x, ((p, p), (p, p), (0, 0)), mode=mode)  # noqa: E731
-    low_t = torch.from_numpy(pad(low, "edge"))
-    high_t = torch.from_numpy(pad(np.where(known[..., None], high, 0).astype(np.float32)))
-    have = torch.from_numpy(pad(known[..., None].astype(np.float32)))
-    # Descriptors: the low band on a grid x grid sample over two patches (the model's structure
-    # around the spot), and the patch's own high band on every other pixel (the texture it
-    # must continue where it is already decided).
-    lo_y, lo_x = np.meshgrid(*[np.linspace(-p, p, cfg.grid).round().astype(np.int64)] * 2, indexing="ij")
-    hi_y, hi_x = np.meshgrid(*[np.arange(-half, half, max(2, p // 8))] * 2, indexing="ij")  # 8 x 8 at most
-    src_low = _samples(low_t, sy + p, sx + p, lo_y, lo_x)
-    src_high = _samples(high_t, sy + p, sx + p, hi_y, hi_x)
-    src_high_sq = src_high ** 2
 
-    # Targets: a grid at half a patch's step over the hole's box; those whose patch meets the
-    # hole, in layers from the hole's edge inward (onion peeling), each layer continuing the
-    # texture decided before it.
+def _targets(hole: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres (ty, tx) on a grid at half a patch's step over the hole's box whose patch meets
+    the hole, and each one's layer: its depth into the hole in half-patches, so that the
+    texture is laid from the hole's edge inward (onion peeling)."""
+    h, w = hole.shape
     rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
     gy = np.unique(np.minimum(np.arange(rows[0], rows[-1] + half + 1, half), h - 1))  # centres stay inside
     gx = np.unique(np.minimum(np.arange(cols[0], cols[-1] + half + 1, half), w - 1))
@@ -141,7 +134,30 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
     meets = (integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) > 0
     ty, tx = ty[meets], tx[meets]
     depth = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    layer = (depth[np.clip(ty, 0, h - 1), np.clip(tx, 0, w - 1)] // half).astype(np.int64)
+    return ty, tx, (depth[np.clip(ty, 0, h - 1), np.clip(tx, 0, w - 1)] // half).astype(np.int64)
+
+
+def _synthesize(low: np.ndarray, high: np.ndarray, hole: np.ndarray, known: np.ndarray, sources, targets,
+                half: int, cfg: DetailConfig) -> np.ndarray:
+    """The hole's high band (H x W x 3): for each target, layer by layer, one of the
+    ``candidates`` sources nearest in the low band and in the high band already decided around
+    it, drawn with the seeded generator, laid in a Hann window. Every array is padded by a
+    patch on every side, so that descriptors and pasted patches never leave it."""
+    (sy, sx), (ty, tx, layer) = sources, targets
+    h, w = hole.shape
+    p = 2 * half
+    pad = lambda x, mode="constant": np.pad(x, ((p, p), (p, p), (0, 0)), mode=mode)  # noqa: E731
+    low_t = torch.from_numpy(pad(low, "edge"))
+    high_t = torch.from_numpy(pad(np.where(known[..., None], high, 0).astype(np.float32)))
+    have = torch.from_numpy(pad(known[..., None].astype(np.float32)))  # pixels whose high band is decided
+    # Descriptors: the low band on a grid x grid sample over two patches (the model's structure
+    # around the spot), and the patch's own high band on every other pixel (the texture it
+    # must continue where it is already decided).
+    lo_y, lo_x = np.meshgrid(*[np.linspace(-p, p, cfg.grid).round().astype(np.int64)] * 2, indexing="ij")
+    hi_y, hi_x = np.meshgrid(*[np.arange(-half, half, max(2, p // 8))] * 2, indexing="ij")  # 8 x 8 at most
+    src_low = _samples(low_t, sy + p, sx + p, lo_y, lo_x)
+    src_high = _samples(high_t, sy + p, sx + p, hi_y, hi_x)
+    src_high_sq = src_high ** 2
 
     gen = torch.Generator().manual_seed(cfg.seed)
     k = min(cfg.candidates, len(sy))
@@ -171,6 +187,4 @@ def add_detail(img: np.ndarray, hole: np.ndarray, known: np.ndarray, cfg: Detail
         laid = hole_t[box] & (wsum[box] > 0)
         high_t[box] = torch.where(laid, acc[box] / wsum[box].clamp(min=1e-6), high_t[box])
         have[box] = torch.where(laid, torch.ones_like(have[box]), have[box])
-    detail = (acc / wsum.clamp(min=1e-6))[p : p + h, p : p + w].numpy()
-    out[hole] += cfg.gain * detail[hole]
-    return out
+    return (acc / wsum.clamp(min=1e-6))[p : p + h, p : p + w].numpy()

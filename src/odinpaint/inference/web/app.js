@@ -488,6 +488,36 @@ function currentHole(grow = growBy()) {
   return area.painted ? grownHole(area, grow) : null;
 }
 
+function startProgress() {  // the progress bar and its elapsed seconds; returns the start time
+  const t0 = performance.now();
+  const tick = () => { elapsed.textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`; };
+  tick();
+  timer = setInterval(tick, 100);
+  progress.hidden = false;
+  return t0;
+}
+
+// The form Inpaint posts: the crop's pixels and its mask as PNGs, and the fill style. Null,
+// having said why, when either is over the server's upload limit; null too when `stale()`
+// says the request was given up meanwhile.
+async function uploadForm(crop, hole, pixels, stale) {
+  const [imageBlob, maskBlob] = await Promise.all([imagePng(pixels), maskPng(crop.w, crop.h, maskRows(hole, crop))]);
+  await health;  // the upload limit (checked on what is sent)
+  if (stale()) return null;
+  const biggest = Math.max(imageBlob.size, maskBlob.size);
+  if (maxUploadMb !== null && biggest > maxUploadMb * MB) {
+    say(`The part around the painted area (${crop.w}×${crop.h} px) is ${mb(biggest)} MB as PNG, over the ` +
+        `server's ${maxUploadMb} MB upload limit: inpaint a smaller area at a time, or restart ` +
+        "odinpaint serve with a larger --max-upload-mb.", true);
+    return null;
+  }
+  const form = new FormData();
+  form.append("image", imageBlob, "image.png");
+  form.append("mask", maskBlob, "mask.png");
+  form.append("style", $("style").value);
+  return form;
+}
+
 async function inpaint() {
   if (busy || !image) return;
   busy = true;  // before any await: a second click finds the button disabled and busy set
@@ -500,29 +530,12 @@ async function inpaint() {
       say("Nothing is painted yet: paint over the part to remove first, then Inpaint.", true);
       return;
     }
-    // progress from the click on (cutting and encoding the crop takes a moment too)
-    const t0 = performance.now();
-    const tick = () => { elapsed.textContent = `${((performance.now() - t0) / 1000).toFixed(1)} s`; };
-    tick();
-    timer = setInterval(tick, 100);
-    progress.hidden = false;
+    const t0 = startProgress();  // from the click on: cutting and encoding the crop takes a moment too
     const crop = cropRect(hole, current.w, current.h);
     say(`Inpainting ${current.name} (${current.w}×${current.h}, sending the ${crop.w}×${crop.h} px around the painted area)…`);
     const pixels = phctx.getImageData(crop.x, crop.y, crop.w, crop.h);
-    const [imageBlob, maskBlob] = await Promise.all([imagePng(pixels), maskPng(crop.w, crop.h, maskRows(hole, crop))]);
-    await health;  // the upload limit (checked on what is sent)
-    if (id !== requestSeq) return;
-    const biggest = Math.max(imageBlob.size, maskBlob.size);
-    if (maxUploadMb !== null && biggest > maxUploadMb * MB) {
-      say(`The part around the painted area (${crop.w}×${crop.h} px) is ${mb(biggest)} MB as PNG, over the ` +
-          `server's ${maxUploadMb} MB upload limit: inpaint a smaller area at a time, or restart ` +
-          "odinpaint serve with a larger --max-upload-mb.", true);
-      return;
-    }
-    const form = new FormData();
-    form.append("image", imageBlob, "image.png");
-    form.append("mask", maskBlob, "mask.png");
-    form.append("style", $("style").value);
+    const form = await uploadForm(crop, hole, pixels, () => id !== requestSeq);
+    if (!form) return;
     controller = new AbortController();
     const res = await fetch("api/v1/inpaint", { method: "POST", body: form, signal: controller.signal });
     if (id !== requestSeq) return;
