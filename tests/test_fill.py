@@ -8,7 +8,8 @@ from PIL import Image
 from helpers.photos import smooth_image
 from odinpaint.cli import main
 from odinpaint.inference.fill import MaskSpec, fill_folder
-from odinpaint.inference.inpainter import Inpainter, _cover, _starts, boxes_to_mask
+from odinpaint.inference.inpainter import Inpainter, boxes_to_mask
+from odinpaint.inference.plan import FillPolicy, cover, starts
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_large_hole_goes_coarse_to_fine(inp, monkeypatch):
     it fits), then refined by overlapping tiles that each see context on every side."""
     img = photo(400, 400)
     hole = np.zeros((400, 400), bool)
-    side = 2 * inp.core + 40  # needs two halvings to fit one window
+    side = 2 * inp.planner.core + 40  # needs two halvings to fit one window
     hole[100 : 100 + side, 80 : 80 + side] = True
     levels = _spy(monkeypatch, inp, "_fill_level")
     runs = _spy(monkeypatch, inp, "_run")
@@ -66,7 +67,7 @@ def test_large_hole_goes_coarse_to_fine(inp, monkeypatch):
     assert len(levels) == 3 and all(abs(a[0] - 2 * b[0]) <= 1 for a, b in zip(shapes, shapes[1:]))
     coarsest = levels[-1][2]
     ys, xs = np.nonzero(coarsest)
-    assert max(np.ptp(ys), np.ptp(xs)) + 1 <= inp.core  # fits one window
+    assert max(np.ptp(ys), np.ptp(xs)) + 1 <= inp.planner.core  # fits one window
     full_res_jobs = runs[-1][2]  # the last _run is the full-resolution refinement
     assert len(full_res_jobs) >= 4 and all(j.weight is not None for j in full_res_jobs)
     covered = np.zeros(levels[0][1].shape, int)
@@ -96,7 +97,7 @@ def test_a_thin_stroke_is_tiled_at_its_thickness(inp, monkeypatch):
     square[20:380, 20:380] = True
     runs.clear()
     inp.fill(img, square)
-    assert {j.side for j in runs[-1][2]} == {inp.max_window}
+    assert {j.side for j in runs[-1][2]} == {inp.planner.max_window}
 
 
 def test_stroke_tiles_leave_out_cores_that_only_graze_it():
@@ -106,9 +107,9 @@ def test_stroke_tiles_leave_out_cores_that_only_graze_it():
     cv2.line(labels, (10, 20), (290, 250), 1, thickness=8)
     ys, xs = np.nonzero(labels)
     box, c = (ys.min(), xs.min(), np.ptp(ys) + 1, np.ptp(xs) + 1), 35
-    grid = [(cy, cx) for cy in _starts(box[0], box[2], c) for cx in _starts(box[1], box[3], c)
+    grid = [(cy, cx) for cy in starts(box[0], box[2], c, 0.25) for cx in starts(box[1], box[3], c, 0.25)
             if (labels[cy : cy + c, cx : cx + c] == 1).any()]
-    kept = _cover(labels, 1, box, c)
+    kept = cover(labels, 1, box, c, 0.25)
     assert len(kept) < len(grid) and {(cy, cx) for cy, cx, _ in kept} < set(grid)
     covered = np.zeros(labels.shape, int)
     for cy, cx, core in kept:
@@ -134,10 +135,8 @@ def test_cost_follows_the_hole(inp, monkeypatch):
 
 def test_a_hole_in_one_window_is_refined_in_smaller_tiles(inp, monkeypatch):
     """A compact hole takes one window, then a second pass predicts it again in overlapping
-    tiles REFINE x smaller, which see the first fill as context (it is no longer unknown)
-    and together cover every hole pixel."""
-    import odinpaint.inference.inpainter as inpainter
-
+    tiles ``refine`` x smaller, which see the first fill as context (it is no longer unknown)
+    and together cover every hole pixel. A policy with refine 0 makes one pass."""
     img = photo(200, 200)
     hole = boxes_to_mask((200, 200), [(80, 60, 40, 40)])
     runs = _spy(monkeypatch, inp, "_run")
@@ -145,16 +144,16 @@ def test_a_hole_in_one_window_is_refined_in_smaller_tiles(inp, monkeypatch):
     assert len(runs) == 2
     (_, crop_hole, first), (_, unknown, tiles) = runs  # crop_hole: the hole, in the crop around it
     assert len(first) == 1 and first[0].weight is None
-    assert len(tiles) == 4 and {j.side for j in tiles} == {int(np.ceil(first[0].side / inpainter.REFINE))}
+    assert len(tiles) == 4 and {j.side for j in tiles} == {int(np.ceil(first[0].side / inp.policy.refine))}
     assert all(j.weight is not None for j in tiles) and not unknown.any()
     covered = np.zeros(crop_hole.shape, int)
     for j in tiles:
         covered[j.y0 : j.y0 + j.paste.shape[0], j.x0 : j.x0 + j.paste.shape[1]] += j.paste
     assert (covered[crop_hole] >= 1).all() and (covered[~crop_hole] == 0).all() and (covered >= 2).any()
     assert (out[~hole] == img[~hole]).all()
-    monkeypatch.setattr(inpainter, "REFINE", 0)
-    runs.clear()
-    once = inp.fill(img, hole)
+    one_pass = Inpainter(inp.net, policy=FillPolicy(refine=0))
+    runs = _spy(monkeypatch, one_pass, "_run")
+    once = one_pass.fill(img, hole)
     assert len(runs) == 1 and (once[hole] != out[hole]).any() and (once[~hole] == img[~hole]).all()
 
 
