@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from helpers.photos import smooth_image
 from odinpaint.classical import BASELINES, baseline_fill, classical_fill
@@ -105,3 +106,33 @@ def test_patchmatch_is_seeded_leaves_the_known_pixels_and_copies_texture():
     assert np.array_equal(out[~hole], truth[~hole])
     # exemplar-based: the hole holds the photo's grain, where diffusion leaves it flat
     assert metrics.hf(out, truth, hole) > 0.7 > 0.3 > metrics.hf(telea(known, hole), truth, hole)
+
+
+def test_baseline_command_takes_every_baseline_by_name():
+    from odinpaint.cli import build_parser
+
+    for name in BASELINES:
+        assert build_parser().parse_args(["baseline", "--data", "d", "--method", name]).method == name
+
+
+def test_biharmonic_operators_can_be_switched_off_for_a_block(rng):
+    """classical_fill's default follows biharmonic_operators: the cached operators (equal to
+    scikit-image's answer within a rounding), or scikit-image itself inside the block."""
+    import odinpaint.classical as classical
+
+    img = torch.from_numpy(smooth_image(rng, 32, 32)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:20, 10:24] = 1
+    calls = []
+    real = classical.biharmonic_fill
+    try:
+        classical.biharmonic_fill = lambda *a, **k: calls.append(1) or real(*a, **k)
+        cached = classical_fill("biharmonic", img, mask)
+        with classical.biharmonic_operators(False):
+            reference = classical_fill("biharmonic", img, mask)
+        again = classical_fill("biharmonic", img, mask)
+    finally:
+        classical.biharmonic_fill = real
+    assert calls == [1, 1]  # the operators before and after the block, not inside it
+    assert torch.equal(reference, classical_fill("biharmonic", img, mask, fast=False)) and torch.equal(cached, again)
+    assert (reference - cached).abs().max() <= 2 / 127.5  # the same answer within a rounding

@@ -162,3 +162,15 @@ def test_swd_pools_a_list_of_photos(scene):
     thin = np.zeros_like(hole)
     thin[40, 10:80] = True
     assert np.isnan(metrics.swd(blur, truth, thin)) and np.isnan(metrics.hf(blur, truth, thin))
+
+
+def test_channel_bias_is_each_channel_s_mean_error_in_the_hole():
+    truth = torch.zeros(2, 3, 8, 8)
+    pred = truth.clone()
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, 2:6, 2:6] = 1
+    pred[0, 0, 2:6, 2:6] = 20 / 127.5  # image 0: red 20 grey levels too bright in the hole
+    pred[1, 2, 2:4, 2:6] = -40 / 127.5  # image 1: half the hole 40 levels too dark in blue
+    pred[:, :, 0, 0] = 1.0  # outside the hole: not counted
+    bias = metrics.channel_bias(pred, truth, mask)
+    torch.testing.assert_close(bias, torch.tensor([[20.0, 0.0, 0.0], [0.0, 0.0, -20.0]]), atol=1e-4, rtol=0)

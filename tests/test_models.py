@@ -31,6 +31,34 @@ def test_paper_widths_at_128():
     assert len(UNetArch(image_size=64).channels) == 6
 
 
+def wrong_gradients(net, loss, names=None, eps=1e-6) -> dict:
+    """The parameters whose gradient from ``loss().backward()`` (in float64) is missing, zero, or
+    not the loss's slope along it measured by central differences: {name: (slope, |gradient|)}.
+    ``loss`` reseeds torch, so dropout and noise draw the same on every call."""
+    net.double()
+    net.zero_grad()
+    loss().backward()
+    wrong = {}
+    for name, p in net.named_parameters():
+        if names is not None and name not in names:
+            continue
+        norm = 0.0 if p.grad is None else p.grad.norm().item()
+        if norm == 0:
+            wrong[name] = (None, norm)
+            continue
+        step = eps * p.grad / norm
+        with torch.no_grad():
+            p += step
+            up = loss().item()
+            p -= 2 * step
+            down = loss().item()
+            p += step
+        slope = (up - down) / (2 * eps)
+        if abs(slope - norm) > 1e-3 * norm + 1e-9:
+            wrong[name] = (slope, norm)
+    return wrong
+
+
 @pytest.mark.parametrize("arch", [
     ContextEncoderArch(image_size=32, width=8),
     ContextEncoderArch(image_size=32, width=8, fill="mean", mask_channel=True, skips=True),
@@ -42,9 +70,12 @@ def test_every_generator_parameter_gets_a_gradient(arch):
     torch.manual_seed(0)
     net = build(arch)
     image, mask = batch()
-    net(image, mask).square().mean().backward()
-    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    assert not missing
+
+    def loss():
+        torch.manual_seed(1)
+        return net(image.double(), mask.double()).square().mean()
+
+    assert wrong_gradients(net, loss) == {}
 
 
 @pytest.mark.parametrize("hole_aware", [False, True])
@@ -53,8 +84,7 @@ def test_every_discriminator_parameter_gets_a_gradient(hole_aware):
     image, mask = batch()
     logits = d(image, image.flip(0), mask)
     assert logits.shape[:2] == (4, 1) and logits.shape[-1] == 2  # 32 px -> 2x2 patches
-    logits.mean().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.parameters())
+    assert wrong_gradients(d, lambda: d(image.double(), image.flip(0).double(), mask.double()).mean()) == {}
 
 
 def test_the_input_never_contains_the_truth_in_the_hole():
@@ -218,6 +248,10 @@ def test_tta_averages_over_the_square_s_symmetries_at_inference_only():
         train_out = net.train()(image, mask)
         torch.manual_seed(1)
         torch.testing.assert_close(train_out, plain.train()(image, mask))  # training sees one view
+        net.eval(), plain.eval()
+        torch.testing.assert_close(net(image, mask, tta=False), plain(image, mask))  # one view on request
+        torch.testing.assert_close(plain(image, mask, tta=True), net(image, mask))  # eight views on request
+        assert net.arch.tta and not hasattr(net, "tta")  # the architecture says it; no switch to flip
 
 
 def test_min_correction_drops_small_corrections_at_inference_only():
