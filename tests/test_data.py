@@ -1,6 +1,7 @@
 import hashlib
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ def test_folder_prepare_writes_memmapped_splits(tmp_path, photo_folder):
     ds = DataSet(tmp_path / "ds")
     counts = {s: len(ds.split(s)) for s in ("train", "val", "test")}
     assert counts == {s: m["splits"][s]["count"] for s in counts}
-    assert sum(counts.values()) == 12 and min(counts.values()) >= 1
+    assert counts == {"train": 10, "val": 1, "test": 1}  # 12 photos: 10% each floored to 1, train the rest
     assert isinstance(ds.split("train"), np.memmap)
     assert ds.split("test").shape[1:] == (32, 32, 3)
     files = [set(m["splits"][s]["files"]) for s in ("train", "val", "test")]
@@ -159,7 +160,7 @@ def test_celeba_zip_without_partition_uses_seeded_split(tmp_path, rng):
             z.write(f, f"img_align_celeba/{f.name}")
     m = prepare(str(zpath), tmp_path / "ds", PrepareConfig(size=32, workers=1), progress=False)
     assert m["source"]["partition"] == "seeded 98/1/1"
-    assert sum(m["splits"][s]["count"] for s in m["splits"]) == 5 and m["splits"]["test"]["count"] >= 1
+    assert [m["splits"][s]["count"] for s in ("train", "val", "test")] == [3, 1, 1]  # 1% of 5 is at least one
 
 
 def test_photos_source_keeps_test_photos_out_of_training(tmp_path, rng):
@@ -184,7 +185,14 @@ def test_photos_source_keeps_test_photos_out_of_training(tmp_path, rng):
     assert len(held) == 4 and not any("LinuxLogo" in n for n in held)
     assert {i.split for i in src.items} == {"train", "val", "test"}
     m = prepare(src, tmp_path / "ds", PrepareConfig(size=32, workers=1), progress=False)
-    assert m["splits"]["train"]["count"] > m["splits"]["test"]["count"] > 0
+    # each split holds its own photos' patches, and only theirs
+    assert {s: {Path(f).name for f in m["splits"][s]["files"]} for s in m["splits"]} == \
+        {s: {Path(i.name).name for i in src.items if i.split == s} for s in ("train", "val", "test")}
+    pre = m["preprocessing"]
+    for s in ("train", "val", "test"):
+        patches = [cut_patches(np.asarray(Image.open(root / f).convert("RGB")), 32, pre["scales"], pre["min_std"])
+                   for f in m["splits"][s]["files"]]
+        assert m["splits"][s]["count"] == sum(map(len, patches)) == len(DataSet(tmp_path / "ds").split(s)), s
 
 
 def test_missing_photo_packages_say_how_to_install(tmp_path):

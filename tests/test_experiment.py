@@ -1,13 +1,16 @@
 import html
 import json
+import time
 
 import pytest
+from PIL import Image
 
 from helpers.browser import chromium_or_skip
 from odinpaint.cli import main
 from odinpaint.study.analysis import check_claims
-from odinpaint.evaluate import LEVEL_KEYS, EvalConfig
+from odinpaint.evaluate import LEVEL_KEYS, EvalConfig, best_per_level
 from odinpaint.study.experiment import ExperimentConfig, run_experiment
+from odinpaint.study.report import TABLE_METRICS
 from odinpaint.study.stats import format_interval, paired_interval, seeded_interval, verdict
 
 ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
@@ -22,7 +25,9 @@ def tiny_experiment(tiny_dataset, tmp_path):
 
 
 def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
+    t0 = time.perf_counter()
     report = run_experiment(tiny_experiment)
+    wall = time.perf_counter() - t0
     printed = capsys.readouterr().out
     # which arm of how many; the time left once an arm of the same kind has been timed
     assert "[arm 1/2] ce-on-demand\n" in printed
@@ -34,7 +39,10 @@ def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
             v = res["results"][arm]["levels"][level]["psnr_hole"]
             assert isinstance(v, float) and 5 < v < 100
     assert {a["run"]["status"] for a in res["arms"] if a["run"]} == {"trained"}
-    assert res["arms"][0]["training"]["images"] == 40 and res["arms"][0]["training"]["images_per_s"] > 0
+    training = res["arms"][0]["training"]
+    # the arm's training time lies within this session; its speed is its images over that time
+    assert training["images"] == 40 and 0 < training["train_seconds"] < wall
+    assert training["images_per_s"] == pytest.approx(40 / training["train_seconds"], abs=0.05)
     claims = {c["claim"][:20]: c["verdict"] for c in res["claims"]}
     per_mask = {a: res["results"][a]["psnr_hole_per_mask"] for a in ARMS3}
     assert all(len(per_mask[a][k]) == 6 for a in ARMS3 for k in per_mask[a])  # one score per test mask

@@ -1,5 +1,6 @@
 import copy
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +51,32 @@ def test_channel_shuffle_permutes_each_image_s_channels_and_only_them():
     assert step_batch(off, make_schedule("on-demand", 12), 12, 8, step=1)[3] is None
 
 
-def test_ce_run_writes_everything(tiny_dataset, tmp_path):
+def test_ce_run_writes_everything(tiny_dataset, tmp_path, monkeypatch):
+    step_seconds = []  # how long each training step (forward, backward, update) took
+    real = steps.STEPS["ce"].__call__
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        out = real(*a, **k)
+        step_seconds.append(time.perf_counter() - t)
+        return out
+
+    monkeypatch.setattr(steps.STEPS["ce"], "__call__", timed)
+    t0 = time.perf_counter()
     run = train(tiny(tiny_dataset, tmp_path, schedule="on-demand"))
+    wall = time.perf_counter() - t0
     assert run.name == "000-ce-on-demand-quick"
     for f in ("config.json", "stats.jsonl", "loss.png", "val_psnr.png", "allocation.png", "samples.png",
               "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
         assert (run / f).is_file(), f
     stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     steps_logged = [r for r in stats if "loss" in r and "event" not in r]
-    assert len(steps_logged) == 6 and all(r["images_per_s"] > 0 for r in steps_logged)
+    assert len(steps_logged) == 6 and [r["images"] for r in steps_logged] == [10, 20, 30, 40, 50, 60]
+    # images/s over each logged interval (one step of 10 images): the interval holds that step, and
+    # the intervals lie one after another within the run
+    interval = [10 / r["images_per_s"] for r in steps_logged]
+    assert len(step_seconds) == 6 and all(i >= 0.99 * s for i, s in zip(interval, step_seconds)), (interval, step_seconds)
+    assert sum(interval) <= wall
     alloc = [r for r in stats if r.get("event") == "allocation"]
     assert len(alloc) == 7 and all(sum(r["counts"]) == 10 for r in alloc)  # initial + one per step
     vals = [r for r in stats if r.get("event") == "val"]
