@@ -163,6 +163,7 @@ def test_fill_write_failure_leaves_nothing(model_path, tmp_path, capsys, monkeyp
     assert not (tmp_path / "out.png").exists() and no_leftovers(tmp_path)
 
 
+@pytest.mark.multiprocess
 def test_exit_status_of_the_process(model_path, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(BROKEN["notes.jpg"][0])

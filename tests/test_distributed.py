@@ -154,6 +154,7 @@ def _collectives_worker(rank: int, world: int, init_file: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.multiprocess
 def test_sync_bn_and_allocation_agree_across_two_processes(tmp_path):
     # fork: the two processes start at once with this one's imports (spawn re-imports torch)
     procs = mp.start_processes(_collectives_worker, args=(2, str(tmp_path / "store")), nprocs=2, join=False,
@@ -185,6 +186,7 @@ def two_process_run(dataset, tmp_path_factory):
     return run
 
 
+@pytest.mark.multiprocess
 def test_ranks_hold_identical_weights_and_allocations(two_process_run):
     rows = stats(two_process_run)
     assert [r for r in rows if r.get("event") == "distributed"] == [
@@ -201,6 +203,7 @@ def test_ranks_hold_identical_weights_and_allocations(two_process_run):
     assert len(allocs) == 8 and all(r["counts"] == on_demand_counts(r["psnr"], 10) for r in allocs)
 
 
+@pytest.mark.multiprocess
 def test_two_processes_with_sync_bn_train_like_one_process_at_the_global_batch(two_process_run, dataset, tmp_path):
     assert main([*TRAIN, "--data", str(dataset), "--out", str(tmp_path)]) == 0
     (one,) = list(tmp_path.iterdir())
@@ -220,6 +223,7 @@ def test_two_processes_with_sync_bn_train_like_one_process_at_the_global_batch(t
         torch.testing.assert_close(t2[k], t1[k], atol=1e-4, rtol=1e-3, msg=k)
 
 
+@pytest.mark.multiprocess
 def test_killed_two_process_run_resumes_exactly(two_process_run, dataset, tmp_path):
     proc = torchrun(["-m", "odinpaint", *TRAIN, "--data", str(dataset), "--out", str(tmp_path)], wait=False)
     deadline = time.monotonic() + 240
@@ -244,6 +248,7 @@ def test_killed_two_process_run_resumes_exactly(two_process_run, dataset, tmp_pa
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.multiprocess
 def test_experiment_under_torchrun_trains_a_gan_and_rank_0_reports(dataset, tmp_path):
     out = tmp_path / "exp"
     script = tmp_path / "experiment.py"

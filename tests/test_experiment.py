@@ -79,17 +79,30 @@ def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
     assert res2["results"]["ce-on-demand"] == res["results"]["ce-on-demand"]
 
 
+@pytest.mark.browser
 def test_report_opens_in_chromium_with_every_image_loaded(tiny_experiment, tmp_path):
     report = run_experiment(tiny_experiment)
     pw, browser = chromium_or_skip()
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto((report / "index.html").as_uri())
-        n = page.locator("img").count()
-        assert n >= 8
-        loaded = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-        assert all(loaded) and len(loaded) == n
-        assert page.locator("td.best").count() > 0
+        # every figure of results.json decoded, at the size of its PNG beside the report
+        res = json.loads((report / "results.json").read_text())
+        shown = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(shown) == page.locator("img").count() == len(res["figures"]) >= 8
+        assert all(complete for complete, _, _ in shown)
+        assert sorted((w, h) for _, w, h in shown) == sorted(Image.open(report / f).size for f in res["figures"])
+        # bold: in each metric's table (the report's first), one cell per level, in its best arm's row
+        bold = page.evaluate("""Array.from(document.querySelectorAll('td.best')).map(td => [
+            Array.from(document.querySelectorAll('table')).indexOf(td.closest('table')),
+            td.cellIndex, td.parentElement.rowIndex])""")
+        arms = list(res["results"])
+        assert len(bold) == len(TABLE_METRICS) * len(LEVEL_KEYS)
+        assert sorted({t for t, _, _ in bold}) == list(range(len(TABLE_METRICS)))
+        for t, (metric, _, _) in enumerate(TABLE_METRICS):
+            best = best_per_level(res["results"], metric)
+            assert sorted((c, arms[r - 1]) for u, c, r in bold if u == t) == \
+                [(j + 1, best[k]) for j, k in enumerate(LEVEL_KEYS)], metric
         assert "On-demand inpainting" in page.title() + page.inner_text("h1")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
     finally:

@@ -71,6 +71,7 @@ def one_line_error(capsys) -> str:
 
 
 # ----------------------------------------------------------------------------- SIGKILL
+@pytest.mark.multiprocess
 def test_sigkill_at_a_random_moment_then_resume_matches_an_uninterrupted_run(tiny_dataset, tmp_path):
     every, budget = 4, ["--max-images", "600", "--ckpt-every", "4", "--val-every", "30"]  # 60 steps
     seed = int.from_bytes(os.urandom(4), "little")

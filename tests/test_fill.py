@@ -209,6 +209,7 @@ def inp_shipped_kind():
                                               residual=True, refine=True, tta=True)))
 
 
+@pytest.mark.fuzz
 @pytest.mark.parametrize("model", ["inp", "inp_shipped_kind"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])

@@ -6,6 +6,7 @@ that does not fit, on the server): never any other exception."""
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,8 @@ from helpers.photos import smooth_image
 from odinpaint import imageio
 from odinpaint.imageio import ImageError, load_mask, load_rgb, load_rgba
 from odinpaint.inference.server import MaskError, decode_request
+
+pytestmark = pytest.mark.fuzz
 
 RGB = smooth_image(np.random.default_rng(2), 12, 16)
 SEEDS = [encode(RGB, fmt) for fmt in ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")]

@@ -207,6 +207,7 @@ def live_server(inpainter):
         yield url
 
 
+@pytest.mark.browser
 def test_browser_paint_and_inpaint(live_server, tmp_path):
     img = photo(120, 160)
     Image.fromarray(img).save(tmp_path / "photo.png")

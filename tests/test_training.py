@@ -249,6 +249,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 
 
+@pytest.mark.multiprocess  # inductor compiles in a pool of worker processes (compile_threads)
 def test_compiled_training_matches_eager(tiny_dataset, tmp_path):
     eager = train(tiny(tiny_dataset, tmp_path / "a", max_images=30))
     compiled = train(tiny(tiny_dataset, tmp_path / "b", max_images=30, compile=True))
