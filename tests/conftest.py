@@ -22,6 +22,7 @@ if HERE not in sys.path:  # `from helpers.photos import ...` whatever pytest's i
     sys.path.insert(0, HERE)
 
 from helpers.photos import prepare_tiny_dataset, write_photo_folder  # noqa: E402
+from helpers.training import skip_run_plots  # noqa: E402
 
 MARKERS = {
     "browser": "drives Debian's Chromium with Playwright (deselect with -m 'not browser')",
@@ -48,6 +49,13 @@ def photo_folder(tmp_path):
 @pytest.fixture
 def tiny_dataset(tmp_path, photo_folder):
     return prepare_tiny_dataset(photo_folder, tmp_path / "ds32")
+
+
+@pytest.fixture
+def no_run_plots(monkeypatch):
+    """Training runs end without their PNG plots, for tests that never look at them (see
+    helpers.training.skip_run_plots); test_training's test_ce_run_writes_everything checks them."""
+    return skip_run_plots(monkeypatch)
 
 
 @pytest.fixture(scope="session")

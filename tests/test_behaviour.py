@@ -61,6 +61,7 @@ def train_case(case: str, data: Path, out: Path) -> tuple[Path, dict]:
 WEIGHT_TOL, MOMENT_TOL = 3e-2, 5e-2
 
 
+@pytest.mark.usefixtures("no_run_plots")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_reproduces_the_reference(case, tiny_dataset, tmp_path):
     from odinpaint.checkpoint import load_checkpoint

@@ -1,4 +1,5 @@
 import html
+import inspect
 import json
 import time
 
@@ -13,7 +14,22 @@ from odinpaint.study.experiment import ExperimentConfig, run_experiment
 from odinpaint.study.report import TABLE_METRICS
 from odinpaint.study.stats import format_interval, paired_interval, seeded_interval, verdict
 
+pytestmark = pytest.mark.usefixtures("no_run_plots")  # the report draws its own figures, not the runs' plots
+
 ARMS3 = ("ce-on-demand", "ce-fixed5", "telea")
+
+
+def placeholder_figures(monkeypatch):
+    """The report's figures as 1-pixel placeholders (drawing them is most of a report's time),
+    for runs that check what is trained, scored and reused; the first run of
+    test_tiny_experiment_end_to_end_and_reuse draws and checks them."""
+    from odinpaint.study import report
+
+    for name in ("fig_samples", "fig_family_curves", "fig_hole_psnr", "fig_specialists", "plot_allocation"):
+        def placeholder(*a, _signature=inspect.signature(getattr(report, name)), **k):
+            Image.new("RGB", (1, 1)).save(_signature.bind(*a, **k).arguments["path"])
+
+        monkeypatch.setattr(report, name, placeholder)
 
 
 @pytest.fixture
@@ -24,7 +40,7 @@ def tiny_experiment(tiny_dataset, tmp_path):
                             train_overrides={"width": 8, "d_width": 8, "batch": 10, "val_images": 6, "log_every": 1})
 
 
-def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
+def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys, monkeypatch):
     t0 = time.perf_counter()
     report = run_experiment(tiny_experiment)
     wall = time.perf_counter() - t0
@@ -72,6 +88,7 @@ def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys):
     assert "samples_L5.png" in res["figures"] and "samples_mixed.png" in res["figures"]
     # a second run reuses the complete arms instead of retraining them
     stamp = (report.parent / "arms/ce-on-demand/stats.jsonl").stat().st_mtime_ns
+    placeholder_figures(monkeypatch)
     report = run_experiment(tiny_experiment)
     res2 = json.loads((report / "results.json").read_text())
     assert {a["run"]["status"] for a in res2["arms"] if a["run"]} == {"reused"}
@@ -138,7 +155,7 @@ def test_time_left_counts_each_kind_of_arm_at_its_own_speed(tmp_path):
     assert _time_left(cfg, [(plain, 0), (improved, 0)], budgets, timed) == ", about 13 min of training left"
 
 
-def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_path, capsys):
+def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_path, capsys, monkeypatch):
     """Two seeds of the arms fixed:1 (a specialist) and on-demand; then the same experiment
     again: every (arm, seed) is reused."""
     from odinpaint.checkpoint import load_checkpoint
@@ -147,6 +164,7 @@ def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_pa
                            only=("ce-on-demand", "ce-fixed1"), seeds=2, seed=5, budgets={"ce": 20}, progress=False,
                            eval=EvalConfig(max_images=6, masks_per_image=1),
                            train_overrides={"width": 8, "batch": 10, "val_images": 6, "log_every": 1})
+    placeholder_figures(monkeypatch)
     report = run_experiment(cfg)
     printed = capsys.readouterr().out
     assert "[arm 1/4] ce-on-demand seed 5" in printed and "[arm 4/4] ce-fixed1 seed 6" in printed

@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors import SafetensorError
 
-from helpers.training import nan_on_call
+from helpers.training import nan_on_call, skip_run_plots
 from odinpaint import checkpoint as ckpt_mod
 from odinpaint.checkpoint import load_checkpoint, save_checkpoint
 from odinpaint.cli import main
@@ -27,6 +27,7 @@ from odinpaint.training.config import make_config
 from odinpaint.training.trainer import train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+pytestmark = pytest.mark.usefixtures("no_run_plots")  # no test here looks at a run's plots
 
 
 def train_args(ds, out, *extra) -> list[str]:
@@ -253,7 +254,9 @@ def short_run(tmp_path_factory):
     for i in range(6):
         Image.fromarray(smooth_image(rng, 64, 64)).save(root / "photos" / f"{i}.png")
     prepare(str(root / "photos"), root / "ds", PrepareConfig(size=32, workers=1), progress=False)
-    assert main(train_args(root / "ds", root / "runs", "--max-images", "20")) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        skip_run_plots(mp)
+        assert main(train_args(root / "ds", root / "runs", "--max-images", "20")) == 0
     return root / "runs" / "000-t"
 
 

@@ -17,6 +17,13 @@ from odinpaint.training.schedule import make_schedule
 from odinpaint.training.trainer import TrainingError, batch_indices, make_batch, step_batch, train
 
 
+@pytest.fixture(autouse=True)
+def plots_only_where_checked(request):
+    """The runs here end without their plots (no_run_plots), but in the test that checks them."""
+    if request.function.__name__ != "test_ce_run_writes_everything":
+        request.getfixturevalue("no_run_plots")
+
+
 def tiny(ds, out, model="ce", **kw):
     base = dict(data=str(ds), out=str(out), width=8, batch=10, max_images=60, val_images=6, log_every=1, progress=False)
     return make_config(model, "quick", **{**base, **({"d_width": 8} if model == "gan" else {}), **kw})
@@ -51,7 +58,7 @@ def test_channel_shuffle_permutes_each_image_s_channels_and_only_them():
     assert step_batch(off, make_schedule("on-demand", 12), 12, 8, step=1)[3] is None
 
 
-def test_ce_run_writes_everything(tiny_dataset, tmp_path, monkeypatch):
+def test_ce_run_writes_everything(tiny_dataset, tmp_path, monkeypatch, request):
     step_seconds = []  # how long each training step (forward, backward, update) took
     real = steps.STEPS["ce"].__call__
 
@@ -83,6 +90,7 @@ def test_ce_run_writes_everything(tiny_dataset, tmp_path, monkeypatch):
     assert vals and len(vals[-1]["psnr_hole"]) == 5
     assert stats[-1]["event"] == "done"
     # a second run gets the next number
+    request.getfixturevalue("no_run_plots")
     assert train(tiny(tiny_dataset, tmp_path, max_images=10)).name.startswith("001-")
 
 
