@@ -37,7 +37,7 @@ def tiny_experiment(tiny_dataset, tmp_path):
     return ExperimentConfig(data=str(tiny_dataset), out=str(tmp_path / "exp"), only=ARMS3,
                             budgets={"ce": 40, "gan": 20}, progress=False,
                             eval=EvalConfig(max_images=6, masks_per_image=1),
-                            train_overrides={"width": 8, "d_width": 8, "batch": 10, "val_images": 6, "log_every": 1})
+                            train_overrides={"width": 8, "d_width": 8, "batch": 10, "val_images": 3, "log_every": 1})
 
 
 def test_tiny_experiment_end_to_end_and_reuse(tiny_experiment, capsys, monkeypatch):
@@ -163,7 +163,7 @@ def test_seeds_differ_in_weights_share_masks_and_are_reused(tiny_dataset, tmp_pa
     cfg = ExperimentConfig(data=str(tiny_dataset), out=str(tmp_path / "exp"), preset="study",
                            only=("ce-on-demand", "ce-fixed1"), seeds=2, seed=5, budgets={"ce": 20}, progress=False,
                            eval=EvalConfig(max_images=6, masks_per_image=1),
-                           train_overrides={"width": 8, "batch": 10, "val_images": 6, "log_every": 1})
+                           train_overrides={"width": 8, "batch": 10, "val_images": 3, "log_every": 1})
     placeholder_figures(monkeypatch)
     report = run_experiment(cfg)
     printed = capsys.readouterr().out

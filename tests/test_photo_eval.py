@@ -88,10 +88,10 @@ def test_whole_run_on_a_folder(photo_folder, model_path, tmp_path):
 
 
 def test_realism_is_scored_against_patchmatch_hole_by_hole(photo_folder, model_path):
-    r = evaluate_photos(PhotoEvalConfig(photos=str(photo_folder), model=str(model_path), sizes=(96,),
+    r = evaluate_photos(PhotoEvalConfig(photos=str(photo_folder), model=str(model_path), sizes=(64,),
                                         masks_per_photo=1, max_photos=3, methods=("patchmatch",), progress=False))
     assert len(r["photos"]) == 3  # evenly spaced over the 12
-    rows = r["sizes"]["96"]["square 47%"]
+    rows = r["sizes"]["64"]["square 47%"]
     for m in ("detailed", "smooth", "patchmatch"):
         assert len(rows[m]["swd_per_hole"]) == len(rows[m]["detail_per_hole"]) == 3
         assert rows[m]["swd"] == pytest.approx(np.mean(rows[m]["swd_per_hole"]))
@@ -99,7 +99,7 @@ def test_realism_is_scored_against_patchmatch_hole_by_hole(photo_folder, model_p
     assert all(p < s for p, s in zip(rows["patchmatch"]["swd_per_hole"], rows["smooth"]["swd_per_hole"]))
     # texture from the photo: the detailed fill has more of the photo's detail than the smooth one
     assert rows["detailed"]["hf"] > rows["smooth"]["hf"]
-    swd = paired(r, "96", "square 47%", "detailed", "patchmatch", "swd")
+    swd = paired(r, "64", "square 47%", "detailed", "patchmatch", "swd")
     assert np.isclose(swd["diff"], rows["detailed"]["swd"] - rows["patchmatch"]["swd"])
     assert swd["low"] <= swd["diff"] <= swd["high"]
     assert "against PatchMatch, the realism anchor" in markdown(r)
