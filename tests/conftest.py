@@ -36,6 +36,23 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {what}")
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread(request):
+    """Torch on one thread: the tests' models are tiny (32 px, width 8) and gain nothing from
+    two, and two threads that wait on each other make each step slower, many times so on a
+    shared machine. The browser tests (12 and 24 MP photos) and the slow ones (full size, the
+    bench) keep torch's default."""
+    if request.node.get_closest_marker("browser") or request.node.get_closest_marker("slow"):
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageOps
 
 from helpers.badfiles import broken_files, encode, exif_rotated_jpeg, odd_files
@@ -25,15 +24,6 @@ BOX = "10,8,16,12"  # x, y, w, h
 RGB = smooth_image(np.random.default_rng(7), H, W)
 BROKEN = broken_files(RGB)
 ODD = odd_files(RGB)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A 32 px model gains nothing from two threads, and on a shared machine they slow it down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def fill(model_path, image, out, *extra) -> int:

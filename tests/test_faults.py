@@ -55,16 +55,6 @@ def same_tensors(a: Path, b: Path) -> list[str]:
     return [k for k in ta if not torch.equal(ta[k], tb[k])]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Training here runs on one thread: tiny models gain nothing from two, and on a shared
-    machine two threads that wait on each other make each step many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("odinpaint: error: "), err

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.training import nan_on_call
+from helpers.photos import prepare_tiny_dataset, write_photo_folder
+from helpers.training import nan_on_call, skip_run_plots
 from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.cli import main
 from odinpaint.models import build
@@ -123,15 +124,33 @@ def test_init_starts_every_network_from_the_weights_and_the_rest_fresh(tiny_data
 FLAT_CONFIGS = Path(__file__).parent / "data" / "flat_run_configs.json"  # config.json before the groups
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Uninterrupted runs by their settings, each trained once (when a test first asks, so on
+    that test's thread count): the resume tests that differ only in the config.json they
+    resume from compare with the same one."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    data = prepare_tiny_dataset(write_photo_folder(root / "photos"), root / "ds32")  # as tiny_dataset is
+    runs = {}
+
+    def run(model: str, **extra) -> Path:
+        key = (model, json.dumps(extra, sort_keys=True))
+        if key not in runs:
+            with pytest.MonkeyPatch.context() as mp:
+                skip_run_plots(mp)
+                runs[key] = train(tiny(data, root / f"{len(runs)}", model=model, ckpt_every=3, **extra))
+        return runs[key]
+
+    return run
+
+
 @pytest.mark.parametrize("model,extra,flat", [("ce", {}, False), ("ce", {"lr_schedule": "cosine"}, False),
                                               ("gan", {"hole_aware": True, "fill": "noise"}, False),
                                               ("ce", {"lr_schedule": "cosine"}, True),
                                               ("gan", {"hole_aware": True, "fill": "noise"}, True)])
-def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra, flat):
+def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, uninterrupted, model, extra, flat):
     """Also of a run whose config.json the flat config of commit 6cbc414 wrote (``flat``)."""
-    if flat:  # the runs as that config.json has them (validation draws the GAN's noise fill)
-        extra = {**extra, "val_images": json.loads(FLAT_CONFIGS.read_text())[model]["val_images"]}
-    full = train(tiny(tiny_dataset, tmp_path / "a", model=model, ckpt_every=3, **extra))
+    full = uninterrupted(model, **extra)
     real = steps.STEPS[model].__call__
     calls = {"n": 0}
 
@@ -146,9 +165,11 @@ def test_resume_is_exact(tiny_dataset, tmp_path, monkeypatch, model, extra, flat
         train(tiny(tiny_dataset, tmp_path / "b", model=model, ckpt_every=3, **extra))
     run = next((tmp_path / "b").iterdir())
     assert load_checkpoint(run / "checkpoints/last.safetensors").meta["step"] == 3
-    if flat:
+    if flat:  # its data, out and validation images as this run's (validation draws the GAN's noise fill)
         old = json.loads(FLAT_CONFIGS.read_text())[model]
-        (run / "config.json").write_text(json.dumps({**old, "data": str(tiny_dataset), "out": str(tmp_path / "b")}))
+        here = json.loads((run / "config.json").read_text())["run"]
+        (run / "config.json").write_text(json.dumps({**old, "data": str(tiny_dataset), "out": str(tmp_path / "b"),
+                                                     "val_images": here["val_images"]}))
     monkeypatch.setattr(steps.STEPS[model], "__call__", real)
     train(make_config(progress=False), resume=run)
     for net in (["G"] if model == "ce" else ["G", "D"]):
