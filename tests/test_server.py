@@ -51,7 +51,7 @@ def test_every_file_of_the_page_is_served(client):
     with its type, and nothing else is."""
     from importlib.resources import files
 
-    names = sorted(f.name for f in (files("odinpaint") / "web").iterdir() if f.is_file())
+    names = sorted(f.name for f in (files("odinpaint") / "inference" / "web").iterdir() if f.is_file())
     assert {"app.js", "history.js", "mask.js", "png.js", "view.js", "api.js"} <= set(names)
     for name in names:
         r = client.get(f"/{name}")

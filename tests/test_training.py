@@ -343,10 +343,10 @@ def test_psnr_loss_is_minus_the_metric():
 def test_gan_step_computes_d_weight_gradients_once():
     """pix2pix freezes D for G's update: D's weights get gradients from D's own backward only
     (one pass), G's from G's; and D is left trainable afterwards."""
-    from odinpaint.study.bench import _train_setup, train_config
+    from odinpaint.training.trainer import train_setup
 
-    cfg = train_config("gan", 32, batch=5, width=8, d_width=8)
-    nets, opts, batch = _train_setup(cfg, 32)
+    cfg = resolve(make_config("gan", "quick", data="unused", batch=5, width=8, d_width=8).for_size(32))
+    nets, opts, batch = train_setup(cfg, 32)
     calls = {"D": 0, "G": 0}
     for name in calls:
         first = next(nets[name].parameters())
@@ -372,7 +372,7 @@ def test_validation_runs_one_view_and_gives_the_views_back(tiny_dataset, tmp_pat
     monkeypatch.setattr(g, "_tanh_output", lambda x: batches.append(len(x)) or forward(x))
     validate_run(nets, DataSet(str(tiny_dataset)).split("val"), cfg, "cpu")
     assert batches and max(batches) <= min(cfg.optim.batch, 4)  # never the 8N batch of views
-    assert g.tta and g.training
+    assert g.arch.tta and g.training  # back in training mode, with its 8 views for inference
     batches.clear()
     g.eval()(torch.zeros(2, 3, 32, 32), torch.ones(2, 1, 32, 32))
     assert batches == [16]  # outside validation the 8 views are back
