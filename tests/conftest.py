@@ -11,6 +11,7 @@ Markers (``slow`` is registered in pyproject.toml and deselected by default):
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,9 +59,15 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(scope="session")
+def _photos_once(tmp_path_factory):
+    return write_photo_folder(tmp_path_factory.mktemp("photos-once") / "photos")
+
+
 @pytest.fixture
-def photo_folder(tmp_path):
-    return write_photo_folder(tmp_path / "photos")
+def photo_folder(tmp_path, _photos_once):
+    """The 12 synthetic photos of helpers.photos.write_photo_folder, this test's own copy."""
+    return Path(shutil.copytree(_photos_once, tmp_path / "photos"))
 
 
 @pytest.fixture
