@@ -21,7 +21,11 @@ def test_the_plan_is_pure_and_covers_every_hole_pixel():
     target[150:152, 20:23] = True  # a speck: a shared window at the model's size
     planner = Planner(size=64)  # holes up to 140 px in one level
     a, b = planner.level(target), planner.level(target.copy())
-    assert a.coarse is None and len(a.jobs) == len(b.jobs) and len(a.refine) == len(b.refine) > 0
+    assert a.coarse is None and len(a.jobs) == len(b.jobs) and len(a.refine) == len(b.refine)
+    box = np.zeros_like(target)
+    box[40:90, 50:110] = True
+    refined = _covered(a.refine, target.shape)
+    assert (refined[box] >= 1).all() and (refined[~box] == 0).all()  # the box alone is refined, all of it
     for x, y in zip(a.jobs + a.refine, b.jobs + b.refine):  # the same mask, the same jobs
         assert (x.y0, x.x0, x.side) == (y.y0, y.x0, y.side) and (x.paste == y.paste).all()
     assert (_covered(a.jobs, target.shape)[target] >= 1).all() and (_covered(a.jobs, target.shape)[~target] == 0).all()
