@@ -69,6 +69,11 @@ chromium:
 test: venv chromium
 	ODINPAINT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
+# The tests without a browser, other processes or fuzzing (markers browser, multiprocess, fuzz):
+# at most 90 s on 2 idle cores (62 s measured).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not multiprocess and not fuzz"
+
 # The docs site (docs/, mkdocs.yml), built offline into site/; --strict fails on a broken link
 # or a page left out of the navigation. The CLI reference is generated from the parsers.
 docs: venv
