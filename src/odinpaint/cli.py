@@ -24,8 +24,8 @@ from pathlib import Path
 
 from odinpaint import __version__
 from odinpaint.errors import UserError
-from odinpaint.masks import MASK_KINDS
 from odinpaint.inference.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
+from odinpaint.masks import MASK_KINDS
 
 EXIT_USAGE = 2  # the user's input, options or files: one line that names the problem
 EXIT_BUG = 1    # anything else: a bug in odinpaint, reported as one, with its traceback kept
@@ -170,9 +170,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from odinpaint.checkpoint import load_checkpoint
     from odinpaint.data.dataset import DataSet
     from odinpaint.evaluate import baseline_results, evaluate, model_fill
-    from odinpaint.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.checkpoint)
     net = ckpt.build("G")

@@ -25,8 +25,7 @@ from tqdm import tqdm
 
 from odinpaint.atomic import atomic_write
 from odinpaint.errors import UserError
-from odinpaint.imageio import (FAST_PNG, IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask,
-                               load_photo)
+from odinpaint.imageio import FAST_PNG, IMAGE_EXTENSIONS, ImageError, binarize_mask, find_images, load_mask, load_photo
 from odinpaint.inference.inpainter import DEFAULT_STYLE, Inpainter, boxes_to_mask, check_context
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",

@@ -60,11 +60,11 @@ from PIL import Image
 
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import INPAINT_RADIUS, navier_stokes
-from odinpaint.inference.detail import DetailConfig, add_detail
 from odinpaint.errors import UserError
+from odinpaint.imageio import binarize_mask, to_rgb_array
+from odinpaint.inference.detail import DetailConfig, add_detail
 from odinpaint.inference.export import OnnxGenerator
 from odinpaint.inference.plan import FillPolicy, Job, Planner
-from odinpaint.imageio import binarize_mask, to_rgb_array
 from odinpaint.inference.styles import DEFAULT_STYLE, check_style
 from odinpaint.tensors import to_tensor, to_uint8
 

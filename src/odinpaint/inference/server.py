@@ -36,8 +36,8 @@ import io
 import ipaddress
 import logging
 import warnings
-from typing import Literal
 from importlib.resources import files
+from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from odinpaint.study import analysis
-from odinpaint.study.analysis import Claim, Study
 from odinpaint.checkpoint import load_checkpoint
 from odinpaint.classical import BASELINES
 from odinpaint.data.dataset import DataSet
 from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, baseline_results, evaluate, model_fill
+from odinpaint.study import analysis
+from odinpaint.study.analysis import Claim, Study
 from odinpaint.training import distributed
 from odinpaint.training.config import RECIPES, TrainConfig, from_dict, make_config, resolve, setting_fields, settings
 

@@ -29,11 +29,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from odinpaint import __version__, metrics  # noqa: E402
-from odinpaint.study.analysis import (LEVEL_NAMES, Study, check_claims, hole, learned_vs_classical, metric,  # noqa: E402
-                                specialists)
 from odinpaint.data.dataset import DataSet  # noqa: E402
 from odinpaint.evaluate import LEVEL_KEYS, best_per_level, eval_set  # noqa: E402
 from odinpaint.plots import THOUSANDS, plot_allocation, read_stats  # noqa: E402
+from odinpaint.study.analysis import (LEVEL_NAMES, Study, check_claims, hole, learned_vs_classical,  # noqa: E402
+                                      metric, specialists)
 from odinpaint.study.stats import format_interval  # noqa: E402
 from odinpaint.tables import markdown_table  # noqa: E402
 from odinpaint.tensors import to_tensor, to_uint8  # noqa: E402
@@ -370,9 +370,9 @@ def write_report(cfg, arms, results: dict, runs: dict, budgets: dict, wall_secon
 
 
 def _arm_fills(arms, runs, device):
+    from odinpaint.checkpoint import load_checkpoint
     from odinpaint.classical import baseline_fill
     from odinpaint.evaluate import model_fill
-    from odinpaint.checkpoint import load_checkpoint
 
     fills = {}
     for a in arms:

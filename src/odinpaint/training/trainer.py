@@ -38,17 +38,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from odinpaint.errors import UserError
 from odinpaint import metrics
 from odinpaint.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from odinpaint.data.dataset import DataSet
+from odinpaint.errors import UserError
 from odinpaint.evaluate import EvalConfig, evaluate, model_fill
 from odinpaint.masks import EVAL_SEED, NUM_LEVELS
 from odinpaint.models import build, count_parameters
+from odinpaint.tensors import to_tensor
 from odinpaint.training import config as C
 from odinpaint.training import distributed
 from odinpaint.training.schedule import Schedule, make_schedule
-from odinpaint.tensors import to_tensor
 from odinpaint.training.steps import STEPS
 
 VAL_SEED = EVAL_SEED + 1  # validation masks differ from the test masks
