@@ -201,7 +201,8 @@ def test_overload_gets_503_and_the_server_stays_up():
 def test_load_on_loopback(tmp_path):
     """200 requests at concurrency 16 against `odinpaint serve` in its own process (1 worker,
     a queue of 16 so that requests wait rather than being turned away): only 200s and
-    documented 503s. Latencies are printed, not asserted."""
+    documented 503s. Latencies are printed, not asserted. Longer than the other tests: it
+    starts the server process, loads it and always stops it, in one place."""
     from odinpaint.checkpoint import save_checkpoint
 
     ckpt = tmp_path / "tiny.safetensors"
