@@ -70,7 +70,7 @@ test: venv chromium
 	ODINPAINT_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 # The tests without a browser, other processes or fuzzing (markers browser, multiprocess, fuzz):
-# at most 90 s on 2 idle cores (62 s measured).
+# at most 90 s on 2 idle cores (62-80 s measured).
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not browser and not multiprocess and not fuzz"
 
