@@ -37,6 +37,7 @@ import ipaddress
 import logging
 import warnings
 from importlib.resources import files
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -55,10 +56,10 @@ from odinpaint.inference.styles import DEFAULT_STYLE, STYLE_HELP, STYLES
 from odinpaint.models import arch_to_dict
 
 WEB = files("odinpaint.inference") / "web"
-# The page and the files it loads: served by name from this list only.
-JS = "text/javascript; charset=utf-8"
-ASSETS = {"index.html": "text/html; charset=utf-8", "app.css": "text/css; charset=utf-8", "app.js": JS,
-          "api.js": JS, "history.js": JS, "mask.js": JS, "png.js": JS, "view.js": JS}
+# The page and the files it loads (its script modules import one another by name): served by
+# name from this list only, which is the files of web/ with one of these types.
+TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+ASSETS = {f.name: TYPES[Path(f.name).suffix] for f in WEB.iterdir() if Path(f.name).suffix in TYPES}
 log = logging.getLogger("odinpaint.inference.server")
 
 

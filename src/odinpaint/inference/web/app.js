@@ -17,7 +17,7 @@
 
 import { MB, errorText, mb } from "./api.js";
 import { History } from "./history.js";
-import { countPainted, cropRect, grownHole, inHole, maskRows, paintedArea } from "./mask.js";
+import { countPainted, cropRect, grownHole, maskRows, paintedArea } from "./mask.js";
 import { canvasPng, imagePng, maskPng } from "./png.js";
 import { View } from "./view.js";
 
@@ -423,13 +423,11 @@ async function loadFile(file) {
   } catch (e) {
     return refuse("is not an image this browser can read: choose a JPEG, PNG, WebP, GIF or BMP file");
   }
-  const unsaved = unsavedWork();
-  if (seq === loadSeq && unsaved && !await ask(`Open ${file.name} in place of ${image.name}? ` +
-                                               `You have ${unsaved}. Undo brings it back.`)) {
-    say(`Kept ${image.name}; ${file.name} was not opened.`);
-    ++loadSeq;
-  }
-  if (seq !== loadSeq) { bmp.close(); return; }
+  const unsaved = seq === loadSeq && unsavedWork();
+  const declined = unsaved && !await ask(`Open ${file.name} in place of ${image.name}? You have ${unsaved}. ` +
+                                         "Undo brings it back.");
+  if (declined && seq === loadSeq) say(`Kept ${image.name}; ${file.name} was not opened.`);
+  if (declined || seq !== loadSeq) { bmp.close(); return; }
   const img = { name: file.name, w: bmp.width, h: bmp.height, url: track(URL.createObjectURL(file)), pixels: bmp };
   replaceDocument({ image: img, result: null, mask: null }, 4 * img.w * img.h);
   say(`${file.name}: ${img.w}×${img.h} px. Paint over the part to remove, then Inpaint.` +
@@ -467,9 +465,10 @@ async function paste(answer, crop, hole, pixels, from) {
   ctx.drawImage(bmp, 0, 0);
   bmp.close();
   const filled = ctx.getImageData(0, 0, crop.w, crop.h).data, out = pixels.data;
-  for (let y = 0; y < crop.h; y++) {
-    for (let x = 0, o = 4 * y * crop.w; x < crop.w; x++, o += 4) {
-      if (inHole(hole, crop.x + x, crop.y + y)) {
+  for (let j = 0; j < hole.h; j++) {  // the hole's rectangle lies inside the crop
+    const o0 = 4 * ((hole.y - crop.y + j) * crop.w + (hole.x - crop.x));
+    for (let i = 0, o = o0; i < hole.w; i++, o += 4) {
+      if (hole.data[j * hole.w + i]) {
         out[o] = filled[o]; out[o + 1] = filled[o + 1]; out[o + 2] = filled[o + 2]; out[o + 3] = 255;
       }
     }

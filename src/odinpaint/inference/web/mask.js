@@ -64,12 +64,6 @@ export function cropRect(hole, W, H) {
   return { x, y, w: Math.min(W, hole.x + hole.w + m) - x, h: Math.min(H, hole.y + hole.h + m) - y };
 }
 
-// Whether image pixel (px, py) is in the hole.
-export function inHole(hole, px, py) {
-  const i = px - hole.x, j = py - hole.y;
-  return i >= 0 && j >= 0 && i < hole.w && j < hole.h && hole.data[j * hole.w + i] === 1;
-}
-
 // The mask of rectangle r (which holds the hole) as the rows of an 8-bit grey PNG: 255 in
 // the hole, 0 elsewhere, each row led by its filter byte (0).
 export function maskRows(hole, r) {
