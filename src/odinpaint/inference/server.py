@@ -58,7 +58,8 @@ from odinpaint.models import arch_to_dict
 WEB = files("odinpaint.inference") / "web"
 # The page and the files it loads (its script modules import one another by name): served by
 # name from this list only, which is the files of web/ with one of these types.
-TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".js": "text/javascript; charset=utf-8"}
 ASSETS = {f.name: TYPES[Path(f.name).suffix] for f in WEB.iterdir() if Path(f.name).suffix in TYPES}
 log = logging.getLogger("odinpaint.inference.server")
 
