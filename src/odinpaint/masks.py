@@ -105,19 +105,8 @@ def freeform_masks(size: int, level: int, n: int, rng: np.random.Generator) -> n
     return np.stack([freeform_mask(size, level, rng) for _ in range(n)]) if n else np.zeros((0, size, size), np.uint8)
 
 
-def square_freeform_masks(size: int, level: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` holes of ``level``, each a square or free-form strokes (even odds): a model
-    that fills photos through windows sees both, since a brush stroke's windows show it
-    pieces of strokes, not squares."""
-    strokes = rng.random(n) < 0.5
-    out = np.zeros((n, size, size), np.uint8)
-    out[~strokes] = square_masks(size, level, int((~strokes).sum()), rng)
-    out[strokes] = freeform_masks(size, level, int(strokes.sum()), rng)
-    return out
-
-
 # The kinds of hole a training run or an evaluation can draw: the config's and the CLI's choices.
-MASK_KINDS = {"square": square_masks, "freeform": freeform_masks, "square+freeform": square_freeform_masks}
+MASK_KINDS = {"square": square_masks, "freeform": freeform_masks}
 
 
 def level_masks(kind: str, size: int, level: int, n: int, rng: np.random.Generator) -> np.ndarray:
